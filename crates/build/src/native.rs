@@ -1,0 +1,143 @@
+//! C and C++ functions: compiled by clang-22 into objects (for a function's own binary) or LLVM
+//! bitcode (for the merging compiler).
+
+use crate::paths;
+use anyhow::{bail, Context, Result};
+use quilt_manifest::{Function, Language};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+/// What clang emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// Native object code.
+    Object,
+    /// LLVM bitcode.
+    Bitcode,
+}
+
+/// The source files of a C/C++ function: its source file, or the C/C++ files directly in its folder.
+pub fn sources(f: &Function) -> Result<Vec<PathBuf>> {
+    if f.source.is_file() {
+        return Ok(vec![f.source.clone()]);
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&f.source)
+        .with_context(|| format!("function '{}': reading {}", f.name, f.source.display()))?
+    {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "c" | "cc" | "cpp" | "cxx") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!(
+            "function '{}': no .c/.cc/.cpp files in {}",
+            f.name,
+            f.source.display()
+        );
+    }
+    Ok(found)
+}
+
+fn compiler(language: Language) -> PathBuf {
+    paths::llvm_tool(if language == Language::Cpp {
+        "clang++"
+    } else {
+        "clang"
+    })
+}
+
+/// Compiles every source of `f` into `out_dir`; returns the outputs in source order. Outputs newer
+/// than their source and `quilt.h` are kept as they are.
+pub fn compile(f: &Function, out_dir: &Path, emit: Emit) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let header = mtime(&paths::include_dir().join("quilt.h"));
+    let mut outs = Vec::new();
+    for src in sources(f)? {
+        let stem = src.file_name().unwrap().to_string_lossy().replace('.', "_");
+        let out = out_dir.join(format!(
+            "{stem}.{}",
+            if emit == Emit::Bitcode { "bc" } else { "o" }
+        ));
+        let fresh = mtime(&out) > mtime(&src).max(header);
+        if !fresh {
+            compile_one(f, &src, &out, emit)?;
+        }
+        outs.push(out);
+    }
+    Ok(outs)
+}
+
+fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit) -> Result<()> {
+    let tmp = out.with_extension("tmp");
+    let mut cmd = Command::new(compiler(f.language));
+    cmd.arg("-O2")
+        .arg("-fPIC")
+        .arg("-g0")
+        .arg("-I")
+        .arg(paths::include_dir());
+    if f.language == Language::Cpp {
+        cmd.arg("-std=c++17");
+    }
+    if emit == Emit::Bitcode {
+        cmd.arg("-emit-llvm");
+    }
+    cmd.arg("-c").arg(src).arg("-o").arg(&tmp);
+    let output = cmd
+        .output()
+        .with_context(|| format!("running {}", compiler(f.language).display()))?;
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        bail!(
+            "function '{}': compiling {} failed:\n{}",
+            f.name,
+            src.display(),
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+/// Compiles `f` into a static library `<dir>/<name>/libquiltfn_<ident>.a`; returns its path.
+pub fn compile_static(f: &Function, dir: &Path) -> Result<PathBuf> {
+    let fn_dir = dir.join(&f.name);
+    let objects = compile(f, &fn_dir, Emit::Object)?;
+    let lib = fn_dir.join(format!("lib{}.a", static_lib_name(f)));
+    let newest = objects
+        .iter()
+        .map(|o| mtime(o))
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    if mtime(&lib) > newest {
+        return Ok(lib);
+    }
+    let tmp = fn_dir.join("archive.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let status = Command::new(paths::llvm_tool("llvm-ar"))
+        .arg("crs")
+        .arg(&tmp)
+        .args(&objects)
+        .status()
+        .context("running llvm-ar")?;
+    if !status.success() {
+        bail!("function '{}': archiving its objects failed", f.name);
+    }
+    std::fs::rename(&tmp, &lib)?;
+    Ok(lib)
+}
+
+/// The link name of a native function's static library.
+pub fn static_lib_name(f: &Function) -> String {
+    format!("quiltfn_{}", f.ident())
+}
+
+fn mtime(p: &Path) -> SystemTime {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}

@@ -1,0 +1,98 @@
+//! `quilt`: build functions, run them on the local platform, invoke them, plan merges.
+
+mod http;
+mod up;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "quilt",
+    version,
+    about = "Resource-aware merging of serverless workflows"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build every function of an app as its own binary.
+    Build {
+        /// The app folder (holds quilt.toml).
+        app: PathBuf,
+    },
+    /// Run an app on the local platform: a gateway and one process per function instance.
+    Up(up::UpArgs),
+    /// Invoke a function through a running gateway and print its reply.
+    Invoke {
+        /// The function (route) to invoke.
+        function: String,
+        /// The JSON request body.
+        #[arg(long, conflicts_with = "data_file")]
+        data: Option<String>,
+        /// A file holding the request body.
+        #[arg(long)]
+        data_file: Option<PathBuf>,
+        /// The gateway's URL.
+        #[arg(
+            long,
+            env = "QUILT_GATEWAY_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        gateway: String,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QUILT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Build { app } => {
+            let manifest = quilt_manifest::Manifest::load(&app)?;
+            for (name, path) in quilt_build::build_app(&manifest)? {
+                println!("{name}\t{}", path.display());
+            }
+            Ok(())
+        }
+        Command::Up(args) => up::run(args),
+        Command::Invoke {
+            function,
+            data,
+            data_file,
+            gateway,
+        } => {
+            let body = match (data, data_file) {
+                (Some(d), _) => d.into_bytes(),
+                (None, Some(f)) => {
+                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?
+                }
+                (None, None) => b"{}".to_vec(),
+            };
+            let url = format!("{}/{function}", gateway.trim_end_matches('/'));
+            let (status, reply) = http::post_blocking(&url, body)?;
+            let text = String::from_utf8_lossy(&reply);
+            if (200..300).contains(&status) {
+                println!("{text}");
+                Ok(())
+            } else {
+                anyhow::bail!("{function} answered HTTP {status}: {text}")
+            }
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The app manifest, `quilt.toml`: an app's functions, their limits and its workflows.
+//!
+//! [`Manifest::load`] parses and validates a manifest; every error names the file, the field and the
+//! offending value.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// File name of the manifest inside an app folder.
+pub const MANIFEST_FILE: &str = "quilt.toml";
+
+/// An error in a manifest, naming the file and the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {field}: {message}", file.display())]
+pub struct ManifestError {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// The field path, e.g. `functions[2].name`, or `syntax` for parse errors.
+    pub field: String,
+    /// What is wrong, with the offending value.
+    pub message: String,
+}
+
+/// The language a function is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// A Rust library crate using `quilt-sdk`.
+    Rust,
+    /// C sources using `quilt.h`.
+    C,
+    /// C++ sources using `quilt.h`.
+    Cpp,
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Language::Rust => "rust",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+        })
+    }
+}
+
+/// One function of an app, with its resource limits and scaling bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    /// Name, also its route (`POST /<name>`); made of `[a-z0-9-]`.
+    pub name: String,
+    /// Source language.
+    pub language: Language,
+    /// Source path, absolute (a crate folder for Rust; a file or folder for C/C++).
+    pub source: PathBuf,
+    /// Memory limit per instance in MiB.
+    pub memory_mb: u64,
+    /// CPU limit per instance in cores (fractional).
+    pub cpu: f64,
+    /// Instances kept running even when idle.
+    pub min_instances: u32,
+    /// Most instances the platform starts.
+    pub max_instances: u32,
+    /// Requests one instance serves at once.
+    pub concurrency: u32,
+    /// Requests waiting for an instance before the gateway answers 503.
+    pub queue: u32,
+    /// Per-request timeout in milliseconds (504 after it).
+    pub timeout_ms: u64,
+    /// Trust domain: functions of different domains are never merged.
+    pub domain: Option<String>,
+    /// Never merged with anything.
+    pub isolate: bool,
+}
+
+impl Function {
+    /// The C identifier of the function: its name with `-` replaced by `_`.
+    pub fn ident(&self) -> String {
+        ident_of(&self.name)
+    }
+}
+
+/// The C identifier of a function name (`-` becomes `_`).
+pub fn ident_of(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// A workflow: a named entry point into the app's call graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workflow {
+    /// Workflow name.
+    pub name: String,
+    /// The function that receives the workflow's requests.
+    pub entry: String,
+}
+
+/// Platform settings of an app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformSettings {
+    /// Seconds an instance above `min_instances` stays idle before it is stopped.
+    pub idle_timeout_s: f64,
+    /// Largest request body the gateway accepts, in bytes (413 above it).
+    pub max_body_bytes: usize,
+}
+
+/// A parsed and validated `quilt.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The app folder (holds `quilt.toml`).
+    pub dir: PathBuf,
+    /// App name.
+    pub name: String,
+    /// Functions, in manifest order.
+    pub functions: Vec<Function>,
+    /// Workflows, in manifest order.
+    pub workflows: Vec<Workflow>,
+    /// Platform settings.
+    pub platform: PlatformSettings,
+}
+
+impl Manifest {
+    /// Reads and validates `<dir>/quilt.toml`.
+    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
+        let dir = &std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let file = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
+            file: file.clone(),
+            field: "file".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Manifest::parse(dir, &file, &text)
+    }
+
+    /// Parses and validates manifest text; `file` is used in errors, `dir` resolves sources.
+    pub fn parse(dir: &Path, file: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError {
+            file: file.to_path_buf(),
+            field: "syntax".into(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        Validator { file, dir }.validate(raw)
+    }
+
+    /// The function with this name.
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The workflow with this name.
+    pub fn workflow(&self, name: &str) -> Option<&Workflow> {
+        self.workflows.iter().find(|w| w.name == name)
+    }
+
+    /// Where build outputs and runtime state of this app live (`<dir>/.quilt`).
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.join(".quilt")
+    }
+}
+
+/// Checks that `name` is a valid function, app or workflow name: 1–63 characters of `[a-z0-9-]`,
+/// not starting or ending with `-`. Such a name is safe to use as a path component.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty name".into());
+    }
+    if name.len() > 63 {
+        return Err(format!("'{name}' is longer than 63 characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "'{}' has {:?}; names are made of [a-z0-9-]",
+            name.escape_debug(),
+            c
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(format!("'{name}' starts or ends with '-'"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    app: RawApp,
+    #[serde(default)]
+    defaults: RawLimits,
+    #[serde(default)]
+    functions: Vec<RawFunction>,
+    #[serde(default)]
+    workflows: Vec<RawWorkflow>,
+    #[serde(default)]
+    platform: RawPlatform,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory_mb: Option<u64>,
+    cpu: Option<f64>,
+    min_instances: Option<u32>,
+    max_instances: Option<u32>,
+    concurrency: Option<u32>,
+    queue: Option<u32>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    name: String,
+    language: String,
+    source: PathBuf,
+    #[serde(flatten)]
+    limits: RawLimits,
+    domain: Option<String>,
+    #[serde(default)]
+    isolate: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    name: String,
+    entry: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    idle_timeout_s: Option<f64>,
+    max_body_bytes: Option<usize>,
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    dir: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
+        ManifestError {
+            file: self.file.to_path_buf(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self, raw: RawManifest) -> Result<Manifest, ManifestError> {
+        check_name(&raw.app.name).map_err(|m| self.err("app.name", m))?;
+        let mut seen = HashSet::new();
+        let mut functions = Vec::with_capacity(raw.functions.len());
+        for (i, f) in raw.functions.into_iter().enumerate() {
+            let func = self.function(i, f, &raw.defaults)?;
+            if !seen.insert(func.name.clone()) {
+                return Err(self.err(
+                    format!("functions[{i}].name"),
+                    format!("duplicate function name '{}'", func.name),
+                ));
+            }
+            functions.push(func);
+        }
+        if functions.is_empty() {
+            return Err(self.err("functions", "the app has no functions"));
+        }
+        let mut workflow_names = HashSet::new();
+        let mut workflows = Vec::with_capacity(raw.workflows.len());
+        for (i, w) in raw.workflows.into_iter().enumerate() {
+            check_name(&w.name).map_err(|m| self.err(format!("workflows[{i}].name"), m))?;
+            if !workflow_names.insert(w.name.clone()) {
+                return Err(self.err(
+                    format!("workflows[{i}].name"),
+                    format!("duplicate workflow name '{}'", w.name),
+                ));
+            }
+            if !seen.contains(&w.entry) {
+                return Err(self.err(
+                    format!("workflows[{i}].entry"),
+                    format!("unknown function '{}'", w.entry.escape_debug()),
+                ));
+            }
+            workflows.push(Workflow {
+                name: w.name,
+                entry: w.entry,
+            });
+        }
+        let platform = PlatformSettings {
+            idle_timeout_s: raw.platform.idle_timeout_s.unwrap_or(300.0),
+            max_body_bytes: raw.platform.max_body_bytes.unwrap_or(6 * 1024 * 1024),
+        };
+        if !(platform.idle_timeout_s > 0.0) {
+            return Err(self.err(
+                "platform.idle_timeout_s",
+                format!("{} is not a positive number", platform.idle_timeout_s),
+            ));
+        }
+        Ok(Manifest {
+            dir: self.dir.to_path_buf(),
+            name: raw.app.name,
+            functions,
+            workflows,
+            platform,
+        })
+    }
+
+    fn function(
+        &self,
+        i: usize,
+        f: RawFunction,
+        defaults: &RawLimits,
+    ) -> Result<Function, ManifestError> {
+        let at = |field: &str| format!("functions[{i}].{field}");
+        check_name(&f.name).map_err(|m| self.err(at("name"), m))?;
+        let language = match f.language.as_str() {
+            "rust" => Language::Rust,
+            "c" => Language::C,
+            "cpp" | "c++" => Language::Cpp,
+            other => {
+                return Err(self.err(
+                    at("language"),
+                    format!(
+                        "unknown language '{}' (expected rust, c or cpp)",
+                        other.escape_debug()
+                    ),
+                ))
+            }
+        };
+        let source = self.dir.join(&f.source);
+        if !source.exists() {
+            return Err(self.err(
+                at("source"),
+                format!("'{}' does not exist", source.display()),
+            ));
+        }
+        if language == Language::Rust && !source.join("Cargo.toml").is_file() {
+            return Err(self.err(
+                at("source"),
+                format!("'{}' is not a Rust crate (no Cargo.toml)", source.display()),
+            ));
+        }
+        let pick = |own: Option<u64>, default: Option<u64>, fallback: u64| {
+            own.or(default).unwrap_or(fallback)
+        };
+        let l = &f.limits;
+        let d = defaults;
+        let memory_mb = pick(l.memory_mb, d.memory_mb, 128);
+        let cpu = l.cpu.or(d.cpu).unwrap_or(1.0);
+        let min_instances = l.min_instances.or(d.min_instances).unwrap_or(0);
+        let max_instances = l.max_instances.or(d.max_instances).unwrap_or(4);
+        let concurrency = l.concurrency.or(d.concurrency).unwrap_or(16);
+        let queue = l.queue.or(d.queue).unwrap_or(256);
+        let timeout_ms = pick(l.timeout_ms, d.timeout_ms, 30_000);
+        if memory_mb < 4 {
+            return Err(self.err(
+                at("memory_mb"),
+                format!("{memory_mb} MiB is below the 4 MiB minimum"),
+            ));
+        }
+        if !(cpu > 0.0 && cpu.is_finite()) {
+            return Err(self.err(
+                at("cpu"),
+                format!("{cpu} is not a positive number of cores"),
+            ));
+        }
+        if max_instances == 0 {
+            return Err(self.err(at("max_instances"), "0: must be at least 1"));
+        }
+        if min_instances > max_instances {
+            return Err(self.err(
+                at("min_instances"),
+                format!("{min_instances} is above max_instances {max_instances}"),
+            ));
+        }
+        if concurrency == 0 {
+            return Err(self.err(at("concurrency"), "0: must be at least 1"));
+        }
+        if timeout_ms == 0 {
+            return Err(self.err(at("timeout_ms"), "0: must be at least 1"));
+        }
+        if let Some(domain) = &f.domain {
+            check_name(domain).map_err(|m| self.err(at("domain"), m))?;
+        }
+        Ok(Function {
+            name: f.name,
+            language,
+            source,
+            memory_mb,
+            cpu,
+            min_instances,
+            max_instances,
+            concurrency,
+            queue,
+            timeout_ms,
+            domain: f.domain,
+            isolate: f.isolate,
+        })
+    }
+}

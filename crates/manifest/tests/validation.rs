@@ -1,0 +1,154 @@
+use quilt_manifest::{Language, Manifest};
+use std::path::Path;
+
+fn app(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in files {
+        let p = dir.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "").unwrap();
+    }
+    dir
+}
+
+fn parse(dir: &Path, text: &str) -> Result<Manifest, String> {
+    Manifest::parse(dir, &dir.join("quilt.toml"), text).map_err(|e| e.to_string())
+}
+
+const GOOD: &str = r#"
+[app]
+name = "demo"
+
+[defaults]
+memory_mb = 64
+
+[[functions]]
+name = "front-door"
+language = "rust"
+source = "front"
+cpu = 0.5
+max_instances = 3
+
+[[functions]]
+name = "upper"
+language = "c"
+source = "upper.c"
+domain = "payments"
+
+[[workflows]]
+name = "main"
+entry = "front-door"
+"#;
+
+#[test]
+fn valid_manifest_applies_defaults_and_resolves_sources() {
+    let dir = app(&["front/Cargo.toml", "upper.c"]);
+    let m = parse(dir.path(), GOOD).unwrap();
+    assert_eq!(m.name, "demo");
+    let f = m.function("front-door").unwrap();
+    assert_eq!(f.memory_mb, 64);
+    assert_eq!(f.cpu, 0.5);
+    assert_eq!(f.max_instances, 3);
+    assert_eq!(f.ident(), "front_door");
+    assert_eq!(f.source, dir.path().join("front"));
+    let u = m.function("upper").unwrap();
+    assert_eq!(u.language, Language::C);
+    assert_eq!(u.domain.as_deref(), Some("payments"));
+    assert_eq!(m.workflow("main").unwrap().entry, "front-door");
+}
+
+fn err_of(files: &[&str], text: &str) -> String {
+    let dir = app(files);
+    let e = parse(dir.path(), text).unwrap_err();
+    assert!(e.contains("quilt.toml"), "error names the file: {e}");
+    e
+}
+
+#[test]
+fn unknown_workflow_entry_is_named() {
+    let e = err_of(
+        &["front/Cargo.toml", "upper.c"],
+        &GOOD.replace("entry = \"front-door\"", "entry = \"nope\""),
+    );
+    assert!(
+        e.contains("workflows[0].entry") && e.contains("'nope'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_function_is_named() {
+    let e = err_of(
+        &["front/Cargo.toml", "upper.c"],
+        &GOOD.replace("name = \"upper\"", "name = \"front-door\""),
+    );
+    assert!(
+        e.contains("functions[1].name") && e.contains("duplicate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_names_are_rejected() {
+    for bad in ["Upper", "a/b", "..", "a_b", "-a", "x\u{7}"] {
+        let text = GOOD.replace(
+            "name = \"upper\"",
+            &format!("name = \"{}\"", bad.escape_default()),
+        );
+        let e = err_of(&["front/Cargo.toml", "upper.c"], &text);
+        assert!(e.contains("functions[1].name"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn missing_source_is_named() {
+    let e = err_of(&["front/Cargo.toml"], GOOD);
+    assert!(
+        e.contains("functions[1].source") && e.contains("upper.c"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rust_source_must_be_a_crate() {
+    let e = err_of(&["front/lib.rs", "upper.c"], GOOD);
+    assert!(
+        e.contains("functions[0].source") && e.contains("Cargo.toml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_language_is_named() {
+    let e = err_of(
+        &["front/Cargo.toml", "upper.c"],
+        &GOOD.replace("language = \"c\"", "language = \"cobol\""),
+    );
+    assert!(
+        e.contains("functions[1].language") && e.contains("cobol"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_field_and_syntax_errors_are_reported() {
+    let e = err_of(
+        &["front/Cargo.toml", "upper.c"],
+        &GOOD.replace("cpu = 0.5", "cpus = 0.5"),
+    );
+    assert!(e.contains("cpus"), "{e}");
+    let e = err_of(&[], "[app\nname=1");
+    assert!(e.contains("syntax") && e.contains("line"), "{e}");
+}
+
+#[test]
+fn limits_are_checked() {
+    let files = ["front/Cargo.toml", "upper.c"];
+    let e = err_of(&files, &GOOD.replace("cpu = 0.5", "cpu = -1.0"));
+    assert!(e.contains("functions[0].cpu") && e.contains("-1"), "{e}");
+    let e = err_of(
+        &files,
+        &GOOD.replace("max_instances = 3", "max_instances = 3\nmin_instances = 5"),
+    );
+    assert!(e.contains("functions[0].min_instances"), "{e}");
+}

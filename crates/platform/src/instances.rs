@@ -1,0 +1,561 @@
+//! The instance manager: one pool of function instances (processes) per deployable.
+//!
+//! A pool starts instances on demand (cold start) up to `max_instances`, keeps `min_instances`
+//! running, hands each request a slot on the least-loaded instance with a free slot (at most
+//! `concurrency` per instance), queues up to `queue` requests when all slots are taken, stops
+//! instances idle for longer than the idle timeout, and replaces instances that die.
+
+use crate::limits::{Enforcement, InstanceGroup};
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::oneshot;
+
+/// How long an instance may take to announce its port.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Something the gateway routes to: a function binary, or a merged binary serving one entry.
+#[derive(Debug, Clone)]
+pub struct Deployable {
+    /// Route name (`POST /<name>`).
+    pub name: String,
+    /// The binary to run.
+    pub binary: PathBuf,
+    /// The entry inside the binary that serves this route.
+    pub entry: String,
+    /// Memory limit per instance in MiB.
+    pub memory_mb: u64,
+    /// CPU limit per instance in cores.
+    pub cpu: f64,
+    /// Instances kept running.
+    pub min_instances: u32,
+    /// Most instances.
+    pub max_instances: u32,
+    /// Requests one instance serves at once.
+    pub concurrency: u32,
+    /// Requests queued when every slot is busy (503 beyond).
+    pub queue: u32,
+    /// Per-request timeout (504 beyond), queueing included.
+    pub timeout: Duration,
+    /// Extra environment for the instances.
+    pub env: Vec<(String, String)>,
+}
+
+/// What every pool shares.
+pub(crate) struct Shared {
+    pub gateway: SocketAddr,
+    pub metrics: Metrics,
+    pub enforcement: Enforcement,
+    pub idle_timeout: Duration,
+    pub stopping: AtomicBool,
+    /// Instance processes started and not yet reaped.
+    pub processes: AtomicUsize,
+}
+
+/// Why a request got no answer from an instance.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ForwardError {
+    #[error("function '{0}' is overloaded: {1} requests already queued")]
+    Overloaded(String, usize),
+    #[error("function '{0}' did not answer within {1} ms")]
+    Timeout(String, u128),
+    #[error("function '{0}': {1}")]
+    Failed(String, String),
+}
+
+type Waiter = oneshot::Sender<Result<Arc<Instance>, String>>;
+
+/// One running function process.
+pub(crate) struct Instance {
+    id: u64,
+    port: u16,
+    in_flight: AtomicUsize,
+    last_used: Mutex<Instant>,
+    idle_conns: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    exit: Mutex<Option<String>>,
+    alive: AtomicBool,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+struct State {
+    instances: Vec<Arc<Instance>>,
+    starting: usize,
+    waiters: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+/// The instances of one deployable.
+pub(crate) struct Pool {
+    pub spec: Deployable,
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+}
+
+/// A slot on an instance, given back on drop.
+struct Lease {
+    pool: Arc<Pool>,
+    instance: Arc<Instance>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.release(&self.instance);
+    }
+}
+
+impl Pool {
+    pub fn new(spec: Deployable, shared: Arc<Shared>) -> Arc<Pool> {
+        Arc::new(Pool {
+            spec,
+            shared,
+            state: Mutex::new(State {
+                instances: Vec::new(),
+                starting: 0,
+                waiters: VecDeque::new(),
+                next_id: 0,
+            }),
+        })
+    }
+
+    fn gauge(&self, st: &State) {
+        let m = &self.shared.metrics;
+        m.instances
+            .with_label_values(&[&self.spec.name])
+            .set(st.instances.len() as i64);
+        m.queued
+            .with_label_values(&[&self.spec.name])
+            .set(st.waiters.len() as i64);
+    }
+
+    /// Starts the minimum instances and waits until they serve.
+    pub async fn start_min(self: &Arc<Pool>) -> Result<(), String> {
+        for _ in 0..self.spec.min_instances {
+            let instance = self.spawn_instance().await?;
+            let mut st = self.state.lock().unwrap();
+            st.instances.push(instance);
+            self.gauge(&st);
+        }
+        Ok(())
+    }
+
+    /// Forwards one request body to an instance and returns its status and body.
+    pub async fn forward(
+        self: &Arc<Pool>,
+        body: Bytes,
+        traceparent: Option<hyper::header::HeaderValue>,
+    ) -> Result<(u16, Bytes), ForwardError> {
+        let deadline = Instant::now() + self.spec.timeout;
+        let lease = self.acquire(deadline).await?;
+        let name = &self.spec.name;
+        let timeout_err = || ForwardError::Timeout(name.clone(), self.spec.timeout.as_millis());
+        let exchange = async {
+            let mut sender = match lease.instance.take_conn() {
+                Some(s) => s,
+                None => connect(lease.instance.port).await?,
+            };
+            let mut req = hyper::Request::post(format!("/{}", self.spec.entry))
+                .header(hyper::header::HOST, "quilt-instance")
+                .header(hyper::header::CONTENT_TYPE, "application/json");
+            if let Some(tp) = traceparent {
+                req = req.header("traceparent", tp);
+            }
+            let req = req.body(Full::new(body)).expect("valid request");
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            lease.instance.put_conn(sender);
+            Ok::<_, String>((status, body))
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(ForwardError::Failed(
+                name.clone(),
+                lease.instance.failure(&e).await,
+            )),
+            Err(_) => Err(timeout_err()),
+        }
+    }
+
+    async fn acquire(self: &Arc<Pool>, deadline: Instant) -> Result<Lease, ForwardError> {
+        let rx = {
+            let mut st = self.state.lock().unwrap();
+            let conc = self.spec.concurrency as usize;
+            let best = st
+                .instances
+                .iter()
+                .filter(|i| i.alive.load(Ordering::Acquire))
+                .min_by_key(|i| i.in_flight.load(Ordering::Acquire))
+                .filter(|i| i.in_flight.load(Ordering::Acquire) < conc)
+                .cloned();
+            if let Some(instance) = best {
+                instance.in_flight.fetch_add(1, Ordering::AcqRel);
+                return Ok(Lease {
+                    pool: Arc::clone(self),
+                    instance,
+                });
+            }
+            if st.waiters.len() >= self.spec.queue as usize {
+                return Err(ForwardError::Overloaded(
+                    self.spec.name.clone(),
+                    st.waiters.len(),
+                ));
+            }
+            let (tx, rx) = oneshot::channel();
+            st.waiters.push_back(tx);
+            self.maybe_start(&mut st);
+            self.gauge(&st);
+            rx
+        };
+        match tokio::time::timeout_at(deadline.into(), rx).await {
+            Ok(Ok(Ok(instance))) => Ok(Lease {
+                pool: Arc::clone(self),
+                instance,
+            }),
+            Ok(Ok(Err(message))) => Err(ForwardError::Failed(self.spec.name.clone(), message)),
+            Ok(Err(_)) => Err(ForwardError::Failed(
+                self.spec.name.clone(),
+                "the platform is stopping".into(),
+            )),
+            Err(_) => Err(ForwardError::Timeout(
+                self.spec.name.clone(),
+                self.spec.timeout.as_millis(),
+            )),
+        }
+    }
+
+    /// Starts one more instance if waiting requests exceed what is already starting.
+    fn maybe_start(self: &Arc<Pool>, st: &mut State) {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let total = st.instances.len() + st.starting;
+        let coming = st.starting * self.spec.concurrency as usize;
+        let below_min = total < self.spec.min_instances as usize;
+        if total < self.spec.max_instances as usize && (st.waiters.len() > coming || below_min) {
+            st.starting += 1;
+            let pool = Arc::clone(self);
+            tokio::spawn(async move {
+                let started = pool.spawn_instance().await;
+                let mut st = pool.state.lock().unwrap();
+                st.starting -= 1;
+                match started {
+                    Ok(instance) => {
+                        st.instances.push(Arc::clone(&instance));
+                        pool.hand_to_waiters(&mut st, &instance);
+                    }
+                    Err(message) => {
+                        tracing::warn!(function = %pool.spec.name, "{message}");
+                        if st.instances.is_empty() && st.starting == 0 {
+                            for w in st.waiters.drain(..) {
+                                let _ = w.send(Err(message.clone()));
+                            }
+                        }
+                    }
+                }
+                pool.gauge(&st);
+            });
+        }
+    }
+
+    fn hand_to_waiters(&self, st: &mut State, instance: &Arc<Instance>) {
+        let conc = self.spec.concurrency as usize;
+        while instance.in_flight.load(Ordering::Acquire) < conc {
+            let Some(w) = st.waiters.pop_front() else {
+                break;
+            };
+            instance.in_flight.fetch_add(1, Ordering::AcqRel);
+            if w.send(Ok(Arc::clone(instance))).is_err() {
+                // The request gave up waiting.
+                instance.in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn release(&self, instance: &Arc<Instance>) {
+        let mut st = self.state.lock().unwrap();
+        instance.in_flight.fetch_sub(1, Ordering::AcqRel);
+        *instance.last_used.lock().unwrap() = Instant::now();
+        if instance.alive.load(Ordering::Acquire) {
+            self.hand_to_waiters(&mut st, instance);
+        }
+        self.gauge(&st);
+    }
+
+    /// Stops instances idle past the idle timeout, keeping `min_instances`.
+    pub fn reap_idle(&self) {
+        let mut st = self.state.lock().unwrap();
+        let min = self.spec.min_instances as usize;
+        let idle_timeout = self.shared.idle_timeout;
+        let mut i = 0;
+        while i < st.instances.len() {
+            let inst = &st.instances[i];
+            let idle = inst.in_flight.load(Ordering::Acquire) == 0
+                && inst.last_used.lock().unwrap().elapsed() >= idle_timeout;
+            if idle && st.instances.len() > min {
+                let inst = st.instances.remove(i);
+                inst.alive.store(false, Ordering::Release);
+                inst.request_stop();
+                tracing::info!(function = %self.spec.name, instance = inst.id, "stopped idle instance");
+            } else {
+                i += 1;
+            }
+        }
+        self.gauge(&st);
+    }
+
+    /// Stops every instance.
+    pub fn stop_all(&self) {
+        let mut st = self.state.lock().unwrap();
+        for inst in st.instances.drain(..) {
+            inst.alive.store(false, Ordering::Release);
+            inst.request_stop();
+        }
+        st.waiters.clear();
+        self.gauge(&st);
+    }
+
+    /// Running instances.
+    pub fn instance_count(&self) -> usize {
+        self.state.lock().unwrap().instances.len()
+    }
+
+    async fn spawn_instance(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {
+        let spec = &self.spec;
+        let id = {
+            let mut st = self.state.lock().unwrap();
+            st.next_id += 1;
+            st.next_id
+        };
+        let group = if self.shared.enforcement.enforced() {
+            let leaf = format!("{}-{id}", spec.name);
+            Some(
+                InstanceGroup::create(&self.shared.enforcement, &leaf, spec.memory_mb, spec.cpu)
+                    .map_err(|e| format!("cannot create cgroup for instance {id}: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let mut cmd = tokio::process::Command::new(&spec.binary);
+        cmd.env("QUILT_PORT", "0")
+            .env("QUILT_GATEWAY", self.shared.gateway.to_string())
+            .env("QUILT_FUNCTION", &spec.name)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; the child dies with the platform.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", spec.binary.display()))?;
+        let pid = child.id().unwrap_or(0);
+        self.shared.processes.fetch_add(1, Ordering::AcqRel);
+        let reaped = Arc::clone(&self.shared);
+        let mut child = ReapGuard {
+            child,
+            shared: reaped,
+        };
+        if let Some(g) = &group {
+            if let Err(e) = g.add(pid) {
+                let _ = child.start_kill();
+                return Err(format!("cannot move instance {id} into its cgroup: {e}"));
+            }
+        }
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let announced = tokio::time::timeout(START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(port) = line.strip_prefix("QUILT_LISTENING ") {
+                    return port.trim().parse::<u16>().ok();
+                }
+            }
+            None
+        })
+        .await;
+        let port = match announced {
+            Ok(Some(port)) => port,
+            other => {
+                let _ = child.start_kill();
+                let status = child
+                    .wait()
+                    .await
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let why = if other.is_err() {
+                    "did not announce its port in time".to_string()
+                } else {
+                    format!("exited before serving ({status})")
+                };
+                return Err(format!("instance {id} of '{}' {why}", spec.name));
+            }
+        };
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(target: "quilt::instance", "{line}");
+            }
+        });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let instance = Arc::new(Instance {
+            id,
+            port,
+            in_flight: AtomicUsize::new(0),
+            last_used: Mutex::new(Instant::now()),
+            idle_conns: Mutex::new(Vec::new()),
+            exit: Mutex::new(None),
+            alive: AtomicBool::new(true),
+            stop: Mutex::new(Some(stop_tx)),
+        });
+        self.shared
+            .metrics
+            .starts
+            .with_label_values(&[&spec.name])
+            .inc();
+        tracing::info!(function = %spec.name, instance = id, pid, port, "instance started");
+        let pool = Arc::clone(self);
+        let watched = Arc::clone(&instance);
+        tokio::spawn(async move {
+            let asked = tokio::select! {
+                _ = stop_rx => { let _ = child.start_kill(); true }
+                _ = child.wait() => false,
+            };
+            let status = child.wait().await;
+            let oom = group.as_ref().is_some_and(|g| g.oom_killed());
+            drop(group);
+            pool.instance_exited(&watched, asked, status, oom);
+        });
+        Ok(instance)
+    }
+
+    fn instance_exited(
+        self: &Arc<Pool>,
+        instance: &Arc<Instance>,
+        asked: bool,
+        status: std::io::Result<std::process::ExitStatus>,
+        oom: bool,
+    ) {
+        let mut what = match status {
+            Ok(s) => describe_exit(s),
+            Err(e) => format!("unknown exit ({e})"),
+        };
+        if oom {
+            what.push_str(", killed by its memory limit");
+        }
+        *instance.exit.lock().unwrap() = Some(what.clone());
+        instance.alive.store(false, Ordering::Release);
+        let mut st = self.state.lock().unwrap();
+        st.instances.retain(|i| !Arc::ptr_eq(i, instance));
+        if !asked {
+            tracing::warn!(function = %self.spec.name, instance = instance.id, "instance died: {what}");
+            self.shared
+                .metrics
+                .crashes
+                .with_label_values(&[&self.spec.name])
+                .inc();
+        }
+        self.maybe_start(&mut st);
+        self.gauge(&st);
+    }
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
+    }
+}
+
+impl Instance {
+    fn take_conn(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut conns = self.idle_conns.lock().unwrap();
+        while let Some(c) = conns.pop() {
+            if !c.is_closed() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn put_conn(&self, conn: SendRequest<Full<Bytes>>) {
+        if self.alive.load(Ordering::Acquire) && !conn.is_closed() {
+            self.idle_conns.lock().unwrap().push(conn);
+        }
+    }
+
+    fn request_stop(&self) {
+        if let Some(tx) = self.stop.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Explains a failed exchange: the instance's exit if it died, else the transport error.
+    async fn failure(&self, error: &str) -> String {
+        for _ in 0..20 {
+            if let Some(exit) = self.exit.lock().unwrap().clone() {
+                return format!("instance {} crashed ({exit})", self.id);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        format!("instance {} failed: {error}", self.id)
+    }
+}
+
+/// A child process counted in [`Shared::processes`] until it is dropped (after being waited for).
+struct ReapGuard {
+    child: tokio::process::Child,
+    shared: Arc<Shared>,
+}
+
+impl std::ops::Deref for ReapGuard {
+    type Target = tokio::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for ReapGuard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.child
+    }
+}
+
+impl Drop for ReapGuard {
+    fn drop(&mut self) {
+        self.shared.processes.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn connect(port: u16) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot connect to instance port {port}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}

@@ -1,0 +1,174 @@
+//! The local serverless platform (`quilt up`): a gateway on one address routing `POST /<name>` to
+//! pools of function instances, each a process of the function's binary, with scaling, queueing,
+//! timeouts, restarts, cgroup limits and Prometheus metrics.
+
+mod gateway;
+mod instances;
+pub mod limits;
+pub mod metrics;
+
+pub use instances::Deployable;
+pub use limits::Enforcement;
+
+use anyhow::{Context, Result};
+use gateway::Gateway;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use instances::{Pool, Shared};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// The gateway's address (port 0: any free port).
+    pub bind: SocketAddr,
+    /// The routes and their binaries.
+    pub deployables: Vec<Deployable>,
+    /// How long an instance above the minimum may stay idle.
+    pub idle_timeout: Duration,
+    /// Largest request body (413 above).
+    pub max_body_bytes: usize,
+}
+
+/// A running platform; [`Platform::shutdown`] stops it and every instance it started.
+pub struct Platform {
+    addr: SocketAddr,
+    gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Platform {
+    /// Binds the gateway, starts the minimum instances and begins serving.
+    pub async fn start(config: PlatformConfig) -> Result<Platform> {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let enforcement = Enforcement::detect();
+        let shared = Arc::new(Shared {
+            gateway: addr,
+            metrics: metrics::Metrics::new(),
+            enforcement,
+            idle_timeout: config.idle_timeout,
+            stopping: AtomicBool::new(false),
+            processes: AtomicUsize::new(0),
+        });
+        shared
+            .metrics
+            .limits_enforced
+            .set(shared.enforcement.enforced() as i64);
+        let mut pools = HashMap::new();
+        for d in config.deployables {
+            let name = d.name.clone();
+            pools.insert(name, Pool::new(d, Arc::clone(&shared)));
+        }
+        let gateway = Arc::new(Gateway {
+            pools,
+            shared,
+            max_body: config.max_body_bytes,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&gateway),
+            stop_rx.clone(),
+        ))];
+        tasks.push(tokio::spawn(reaper(Arc::clone(&gateway), stop_rx)));
+        let platform = Platform {
+            addr,
+            gateway,
+            stop,
+            tasks,
+        };
+        let pools: Vec<Arc<Pool>> = platform.gateway.pools.values().cloned().collect();
+        for pool in pools {
+            if let Err(e) = pool.start_min().await {
+                platform.shutdown().await;
+                anyhow::bail!("function '{}': {e}", pool.spec.name);
+            }
+        }
+        Ok(platform)
+    }
+
+    /// The gateway's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How memory and CPU limits are enforced here.
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.gateway.shared.enforcement
+    }
+
+    /// Running instances of a route (0 for unknown routes).
+    pub fn instances(&self, name: &str) -> usize {
+        self.gateway
+            .pools
+            .get(name)
+            .map_or(0, |p| p.instance_count())
+    }
+
+    /// Stops serving and stops every instance, waiting until their processes are gone.
+    pub async fn shutdown(self) {
+        self.gateway.shared.stopping.store(true, Ordering::Release);
+        let _ = self.stop.send(true);
+        for pool in self.gateway.pools.values() {
+            pool.stop_all();
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+        // Instances are killed by their watchers; wait until every process is reaped.
+        for _ in 0..500 {
+            if self.gateway.shared.processes.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let gateway = Arc::clone(&gateway);
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn reaper(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    let period =
+        (gateway.shared.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+        for pool in gateway.pools.values() {
+            pool.reap_idle();
+        }
+    }
+}

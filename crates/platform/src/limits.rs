@@ -1,0 +1,174 @@
+//! Per-instance memory and CPU limits through cgroups (v1 or v2), where the machine allows it.
+//!
+//! Groups are created under the cgroup the platform itself runs in, one per instance, and removed
+//! when the instance is gone.
+
+use std::path::{Path, PathBuf};
+
+const CGROOT: &str = "/sys/fs/cgroup";
+const CFS_PERIOD_US: u64 = 100_000;
+
+/// What the machine lets the platform enforce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enforcement {
+    /// cgroup v1 memory and cpu controllers.
+    CgroupV1,
+    /// cgroup v2 unified hierarchy.
+    CgroupV2,
+    /// Limits are not enforced, and why.
+    NotEnforced(String),
+}
+
+impl Enforcement {
+    /// Detects what this machine supports (needs write access to the cgroup tree).
+    pub fn detect() -> Enforcement {
+        let probe = |dir: PathBuf| -> Result<(), String> {
+            let test = dir.join(format!("quilt-probe-{}", std::process::id()));
+            std::fs::create_dir(&test).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let _ = std::fs::remove_dir(&test);
+            Ok(())
+        };
+        if Path::new(CGROOT).join("cgroup.controllers").exists() {
+            match probe(own_group_v2()) {
+                Ok(()) => Enforcement::CgroupV2,
+                Err(e) => Enforcement::NotEnforced(format!("cgroup v2 not writable: {e}")),
+            }
+        } else if Path::new(CGROOT).join("memory").is_dir() {
+            match probe(own_group_v1("memory")).and_then(|_| probe(own_group_v1("cpu"))) {
+                Ok(()) => Enforcement::CgroupV1,
+                Err(e) => Enforcement::NotEnforced(format!("cgroup v1 not writable: {e}")),
+            }
+        } else {
+            Enforcement::NotEnforced("no cgroup filesystem at /sys/fs/cgroup".into())
+        }
+    }
+
+    /// Whether limits are enforced.
+    pub fn enforced(&self) -> bool {
+        !matches!(self, Enforcement::NotEnforced(_))
+    }
+}
+
+fn own_path(controller: Option<&str>) -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+        let matches = match controller {
+            Some(c) => controllers.is_some_and(|cs| cs.split(',').any(|x| x == c)),
+            None => controllers == Some(""),
+        };
+        if matches {
+            return PathBuf::from(path.unwrap_or("/").trim_start_matches('/'));
+        }
+    }
+    PathBuf::new()
+}
+
+fn own_group_v1(controller: &str) -> PathBuf {
+    Path::new(CGROOT)
+        .join(controller)
+        .join(own_path(Some(controller)))
+}
+
+fn own_group_v2() -> PathBuf {
+    Path::new(CGROOT).join(own_path(None))
+}
+
+/// The cgroups of one instance; removed on drop.
+#[derive(Debug)]
+pub struct InstanceGroup {
+    dirs: Vec<PathBuf>,
+}
+
+impl InstanceGroup {
+    /// Creates the groups for instance `name` with the given limits.
+    pub fn create(
+        how: &Enforcement,
+        name: &str,
+        memory_mb: u64,
+        cpu: f64,
+    ) -> std::io::Result<InstanceGroup> {
+        let leaf = format!("quilt-{}-{name}", std::process::id());
+        let quota = ((cpu * CFS_PERIOD_US as f64).round() as u64).max(1000);
+        let memory = memory_mb * 1024 * 1024;
+        let mut group = InstanceGroup { dirs: Vec::new() };
+        match how {
+            Enforcement::CgroupV1 => {
+                let mem = own_group_v1("memory").join(&leaf);
+                std::fs::create_dir_all(&mem)?;
+                group.dirs.push(mem.clone());
+                std::fs::write(mem.join("memory.limit_in_bytes"), memory.to_string())?;
+                let _ = std::fs::write(mem.join("memory.memsw.limit_in_bytes"), memory.to_string());
+                let cpu_dir = own_group_v1("cpu").join(&leaf);
+                std::fs::create_dir_all(&cpu_dir)?;
+                group.dirs.push(cpu_dir.clone());
+                std::fs::write(cpu_dir.join("cpu.cfs_period_us"), CFS_PERIOD_US.to_string())?;
+                std::fs::write(cpu_dir.join("cpu.cfs_quota_us"), quota.to_string())?;
+            }
+            Enforcement::CgroupV2 => {
+                let parent = own_group_v2();
+                let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
+                let dir = parent.join(&leaf);
+                std::fs::create_dir_all(&dir)?;
+                group.dirs.push(dir.clone());
+                std::fs::write(dir.join("memory.max"), memory.to_string())?;
+                let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+                std::fs::write(dir.join("cpu.max"), format!("{quota} {CFS_PERIOD_US}"))?;
+            }
+            Enforcement::NotEnforced(_) => {}
+        }
+        Ok(group)
+    }
+
+    /// Moves process `pid` into the groups.
+    pub fn add(&self, pid: u32) -> std::io::Result<()> {
+        for dir in &self.dirs {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Peak memory use in bytes, where the controller reports it.
+    pub fn peak_memory(&self) -> Option<u64> {
+        self.dirs.iter().find_map(|d| {
+            ["memory.max_usage_in_bytes", "memory.peak"]
+                .iter()
+                .find_map(|f| std::fs::read_to_string(d.join(f)).ok()?.trim().parse().ok())
+        })
+    }
+
+    /// Whether the memory controller killed a process for exceeding the limit.
+    pub fn oom_killed(&self) -> bool {
+        self.dirs.iter().any(|d| {
+            let v1 = std::fs::read_to_string(d.join("memory.failcnt"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+                && std::fs::read_to_string(d.join("memory.oom_control"))
+                    .map(|s| s.contains("oom_kill ") && !s.contains("oom_kill 0"))
+                    .unwrap_or(true);
+            let v2 = std::fs::read_to_string(d.join("memory.events"))
+                .map(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("oom_kill ") && l != "oom_kill 0")
+                })
+                .unwrap_or(false);
+            v1 || v2
+        })
+    }
+}
+
+impl Drop for InstanceGroup {
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            // The group can only go once its processes are gone; retry briefly.
+            for _ in 0..20 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics of the gateway and the instance manager.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// The platform's metrics, in their own registry.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests received per function.
+    pub requests: IntCounterVec,
+    /// Responses per function and HTTP status.
+    pub responses: IntCounterVec,
+    /// Gateway latency per function.
+    pub latency: HistogramVec,
+    /// Running instances per function.
+    pub instances: IntGaugeVec,
+    /// Instance starts per function (cold starts included).
+    pub starts: IntCounterVec,
+    /// Instances that exited without being asked to.
+    pub crashes: IntCounterVec,
+    /// Requests waiting for an instance, per function.
+    pub queued: IntGaugeVec,
+    /// 1 when memory/CPU limits are enforced by cgroups.
+    pub limits_enforced: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap();
+            registry.register(Box::new(c.clone())).unwrap();
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["function"]).unwrap();
+            registry.register(Box::new(g.clone())).unwrap();
+            g
+        };
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "quilt_gateway_request_duration_seconds",
+                "Time from request to response at the gateway",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["function"],
+        )
+        .unwrap();
+        registry.register(Box::new(latency.clone())).unwrap();
+        let limits_enforced = IntGauge::new(
+            "quilt_limits_enforced",
+            "1 when per-instance memory and CPU limits are enforced with cgroups",
+        )
+        .unwrap();
+        registry
+            .register(Box::new(limits_enforced.clone()))
+            .unwrap();
+        Metrics {
+            requests: counter(
+                "quilt_gateway_requests_total",
+                "Requests received per function",
+                &["function"],
+            ),
+            responses: counter(
+                "quilt_gateway_responses_total",
+                "Responses per function and HTTP status",
+                &["function", "code"],
+            ),
+            latency,
+            instances: gauge("quilt_instances", "Running instances per function"),
+            starts: counter(
+                "quilt_instance_starts_total",
+                "Instance starts per function",
+                &["function"],
+            ),
+            crashes: counter(
+                "quilt_instance_crashes_total",
+                "Instances that exited unasked, per function",
+                &["function"],
+            ),
+            queued: gauge("quilt_queued_requests", "Requests waiting for an instance"),
+            limits_enforced,
+            registry,
+        }
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding never fails");
+        String::from_utf8(buf).expect("metrics are UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,189 @@
+//! The runtime's side of the C ABI: `quilt_invoke`, `quilt_invoke_async`, `quilt_await`, and the
+//! local spawn the merging compiler rewrites asynchronous member calls into.
+//!
+//! These symbols are `#[inline(never)]` and address-taken through [`KEEP`], so that whole-program
+//! optimisation neither inlines them nor changes their signatures: their call sites must stay
+//! recognisable for the merging compiler.
+
+use crate::{client, pool, trace, Entry, Mode};
+use quilt_sdk::abi::{self as sdk, QuiltBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The local entries of a merged binary.
+struct Local {
+    entries: &'static [Entry],
+    in_flight: Vec<AtomicUsize>,
+    threshold: usize,
+}
+
+static LOCAL: OnceLock<Local> = OnceLock::new();
+
+/// Installs the local entry table (merged binaries only; a single binary keeps every call remote).
+pub(crate) fn install(entries: &'static [Entry], mode: Mode) {
+    if let Mode::Merged { fanout_threshold } = mode {
+        let _ = LOCAL.set(Local {
+            entries,
+            in_flight: entries.iter().map(|_| AtomicUsize::new(0)).collect(),
+            threshold: fanout_threshold,
+        });
+    }
+}
+
+fn local_index(name: &[u8]) -> Option<usize> {
+    LOCAL
+        .get()?
+        .entries
+        .iter()
+        .position(|e| e.name.as_bytes() == name)
+}
+
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ptr, len)
+    }
+}
+
+fn name_str(name: &[u8]) -> Result<&str, QuiltBuf> {
+    std::str::from_utf8(name).map_err(|_| QuiltBuf::copy_from(b"function name is not UTF-8"))
+}
+
+/// Synchronous invocation: a local entry of a merged binary, else the gateway.
+///
+/// # Safety
+/// Pointers must describe readable memory of the given lengths; `out` must be writable.
+#[no_mangle]
+#[inline(never)]
+pub unsafe extern "C" fn quilt_invoke(
+    name: *const u8,
+    name_len: usize,
+    input: *const u8,
+    input_len: usize,
+    out: *mut QuiltBuf,
+) -> i32 {
+    let name = bytes(name, name_len);
+    if let Some(i) = local_index(name) {
+        let entry = LOCAL.get().unwrap().entries[i];
+        return (entry.func)(input, input_len, out);
+    }
+    match name_str(name) {
+        Ok(name) => {
+            let (status, buf) = client::invoke(name, bytes(input, input_len));
+            out.write(buf);
+            status
+        }
+        Err(buf) => {
+            out.write(buf);
+            sdk::ERR_UNKNOWN
+        }
+    }
+}
+
+/// Asynchronous invocation: a local entry of a merged binary, else the gateway.
+///
+/// # Safety
+/// Pointers must describe readable memory of the given lengths.
+#[no_mangle]
+#[inline(never)]
+pub unsafe extern "C" fn quilt_invoke_async(
+    name: *const u8,
+    name_len: usize,
+    input: *const u8,
+    input_len: usize,
+) -> u64 {
+    let name = bytes(name, name_len);
+    let input = bytes(input, input_len);
+    if let Some(i) = local_index(name) {
+        return spawn_local(i, input);
+    }
+    match name_str(name) {
+        Ok(name) => spawn_remote(name.to_string(), input.to_vec()),
+        Err(buf) => {
+            let slot = Arc::new(pool::Slot::default());
+            slot.complete(sdk::ERR_UNKNOWN, buf);
+            pool::into_handle(slot)
+        }
+    }
+}
+
+/// Asynchronous invocation of local entry `index`, the target of the merging compiler's rewrite.
+///
+/// # Safety
+/// `input` must describe readable memory; `index` must be an index into the local entry table.
+#[no_mangle]
+#[inline(never)]
+pub unsafe extern "C" fn quilt_invoke_async_local(
+    index: u32,
+    input: *const u8,
+    input_len: usize,
+) -> u64 {
+    spawn_local(index as usize, bytes(input, input_len))
+}
+
+/// Waits for an asynchronous invocation.
+///
+/// # Safety
+/// `handle` must come from `quilt_invoke_async*` and be awaited once; `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn quilt_await(handle: u64, out: *mut QuiltBuf) -> i32 {
+    let slot = pool::from_handle(handle);
+    let (status, buf) = slot.wait();
+    out.write(buf);
+    status
+}
+
+type InvokeFn = unsafe extern "C" fn(*const u8, usize, *const u8, usize, *mut QuiltBuf) -> i32;
+type InvokeAsyncFn = unsafe extern "C" fn(*const u8, usize, *const u8, usize) -> u64;
+type InvokeAsyncLocalFn = unsafe extern "C" fn(u32, *const u8, usize) -> u64;
+type AwaitFn = unsafe extern "C" fn(u64, *mut QuiltBuf) -> i32;
+
+/// Takes the address of every ABI symbol so that LTO keeps them with their signatures intact.
+#[used]
+pub static KEEP: (InvokeFn, InvokeAsyncFn, InvokeAsyncLocalFn, AwaitFn) = (
+    quilt_invoke,
+    quilt_invoke_async,
+    quilt_invoke_async_local,
+    quilt_await,
+);
+
+fn spawn_local(index: usize, input: &[u8]) -> u64 {
+    let local = LOCAL
+        .get()
+        .expect("local spawn in a binary without local entries");
+    let entry = local.entries[index];
+    let counter = &local.in_flight[index];
+    let admitted = local.threshold == 0 || counter.fetch_add(1, Ordering::AcqRel) < local.threshold;
+    if !admitted {
+        counter.fetch_sub(1, Ordering::AcqRel);
+        return spawn_remote(entry.name.to_string(), input.to_vec());
+    }
+    let slot = Arc::new(pool::Slot::default());
+    let done = Arc::clone(&slot);
+    let input = input.to_vec();
+    let parent = trace::current();
+    pool::spawn(move || {
+        trace::set(parent);
+        let mut out = QuiltBuf::EMPTY;
+        // SAFETY: the entry follows the ABI; `input` lives until it returns.
+        let status = unsafe { (entry.func)(input.as_ptr(), input.len(), &mut out) };
+        if local.threshold != 0 {
+            local.in_flight[index].fetch_sub(1, Ordering::AcqRel);
+        }
+        done.complete(status, out);
+    });
+    pool::into_handle(slot)
+}
+
+fn spawn_remote(name: String, input: Vec<u8>) -> u64 {
+    let slot = Arc::new(pool::Slot::default());
+    let done = Arc::clone(&slot);
+    let parent = trace::current();
+    pool::spawn(move || {
+        trace::set(parent);
+        let (status, out) = client::invoke(&name, &input);
+        done.complete(status, out);
+    });
+    pool::into_handle(slot)
+}

@@ -1,0 +1,201 @@
+//! The remote path: a minimal HTTP/1.1 client that sends invocations to the gateway over kept-alive
+//! connections and maps the answer onto ABI statuses.
+
+use crate::trace;
+use quilt_sdk::abi::{self as sdk, QuiltBuf};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Environment variable holding the gateway's `host:port`.
+pub const GATEWAY_ENV: &str = "QUILT_GATEWAY";
+/// Environment variable holding the client's read timeout in milliseconds (default 300 000).
+pub const TIMEOUT_ENV: &str = "QUILT_INVOKE_TIMEOUT_MS";
+
+struct Client {
+    gateway: Option<String>,
+    timeout: Duration,
+    idle: Mutex<Vec<TcpStream>>,
+}
+
+fn client() -> &'static Client {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT.get_or_init(|| Client {
+        gateway: std::env::var(GATEWAY_ENV).ok().filter(|g| !g.is_empty()),
+        timeout: Duration::from_millis(
+            std::env::var(TIMEOUT_ENV)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(300_000),
+        ),
+        idle: Mutex::new(Vec::new()),
+    })
+}
+
+/// Invokes `name` through the gateway; returns the ABI status and the reply or error message.
+pub fn invoke(name: &str, input: &[u8]) -> (i32, QuiltBuf) {
+    let c = client();
+    let Some(gateway) = c.gateway.as_deref() else {
+        return fail(sdk::ERR_UNAVAILABLE, format!("{GATEWAY_ENV} is not set"));
+    };
+    let request = encode_request(name, input);
+    // A kept-alive connection may have been closed by the gateway: retry once on a fresh one when
+    // nothing at all came back on a reused connection.
+    let reused = c.idle.lock().unwrap().pop();
+    if let Some(stream) = reused {
+        match exchange(stream, &request) {
+            Ok(reply) => return finish(c, reply),
+            Err(Failure::Stale) => {}
+            Err(Failure::Io(e)) => return io_failure(name, e),
+        }
+    }
+    let stream = match TcpStream::connect(gateway) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                sdk::ERR_UNAVAILABLE,
+                format!("cannot reach gateway {gateway}: {e}"),
+            )
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(c.timeout));
+    match exchange(stream, &request) {
+        Ok(reply) => finish(c, reply),
+        Err(Failure::Stale) => fail(
+            sdk::ERR_UNAVAILABLE,
+            format!("gateway closed the connection while invoking '{name}'"),
+        ),
+        Err(Failure::Io(e)) => io_failure(name, e),
+    }
+}
+
+fn encode_request(name: &str, input: &[u8]) -> Vec<u8> {
+    let mut req = Vec::with_capacity(input.len() + 160);
+    let _ = write!(
+        req,
+        "POST /{name} HTTP/1.1\r\nHost: quilt\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        input.len()
+    );
+    if let Some(tp) = trace::current() {
+        let _ = write!(req, "traceparent: {tp}\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    req.extend_from_slice(input);
+    req
+}
+
+fn fail(status: i32, message: String) -> (i32, QuiltBuf) {
+    (status, QuiltBuf::copy_from(message.as_bytes()))
+}
+
+fn io_failure(name: &str, e: std::io::Error) -> (i32, QuiltBuf) {
+    let status = match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => sdk::ERR_TIMEOUT,
+        _ => sdk::ERR_UNAVAILABLE,
+    };
+    fail(
+        status,
+        format!("invoking '{name}' through the gateway: {e}"),
+    )
+}
+
+enum Failure {
+    /// The connection gave no byte back: it was closed before our request reached anyone.
+    Stale,
+    Io(std::io::Error),
+}
+
+struct Reply {
+    stream: TcpStream,
+    code: u16,
+    body: Vec<u8>,
+    keep_alive: bool,
+}
+
+fn exchange(mut stream: TcpStream, request: &[u8]) -> Result<Reply, Failure> {
+    if stream.write_all(request).is_err() {
+        return Err(Failure::Stale);
+    }
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) if buf.is_empty() => return Err(Failure::Stale),
+            Ok(0) => return Err(Failure::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => n,
+            Err(e) if buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(Failure::Stale)
+            }
+            Err(e) => return Err(Failure::Io(e)),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        let head_len = match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => continue,
+            Err(e) => {
+                return Err(Failure::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad response from gateway: {e}"),
+                )))
+            }
+        };
+        let code = resp.code.unwrap_or(500);
+        let mut length = 0usize;
+        let mut keep_alive = true;
+        for h in resp.headers.iter() {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                length = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                keep_alive = !h.value.eq_ignore_ascii_case(b"close");
+            }
+        }
+        let mut body = buf.split_off(head_len);
+        while body.len() < length {
+            let n = stream.read(&mut chunk).map_err(Failure::Io)?;
+            if n == 0 {
+                return Err(Failure::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        body.truncate(length);
+        return Ok(Reply {
+            stream,
+            code,
+            body,
+            keep_alive,
+        });
+    }
+}
+
+fn finish(c: &Client, reply: Reply) -> (i32, QuiltBuf) {
+    if reply.keep_alive {
+        c.idle.lock().unwrap().push(reply.stream);
+    }
+    let status = match reply.code {
+        200..=299 => return (sdk::OK, QuiltBuf::copy_from(&reply.body)),
+        400 | 413 => sdk::ERR_BAD_PAYLOAD,
+        404 => sdk::ERR_UNKNOWN,
+        504 => sdk::ERR_TIMEOUT,
+        502 | 503 => sdk::ERR_UNAVAILABLE,
+        _ => sdk::ERR_HANDLER,
+    };
+    (
+        status,
+        QuiltBuf::copy_from(error_message(&reply.body).as_bytes()),
+    )
+}
+
+/// The `error` field of a JSON error body, or the body as text.
+pub fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}

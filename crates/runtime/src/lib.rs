@@ -1,0 +1,44 @@
+//! The instance runtime, linked into every function binary, merged or not.
+//!
+//! It is deliberately lean (std, `httparse` and `serde_json` only): it ends up inside every merged
+//! binary, and fat-LTO time grows with it.
+//!
+//! - [`serve`] runs the binary as a long-running HTTP server that dispatches `POST /<name>` to the
+//!   entries it was built with.
+//! - The C ABI symbols of `quilt.h` (`quilt_invoke`, `quilt_invoke_async`, `quilt_await`) are defined
+//!   in [`abi`]; remote invocations go through the gateway ([`client`]), asynchronous ones run on an
+//!   elastic worker pool ([`pool`]).
+//! - In a merged binary the entries form a local table: calls to a member whose name is only known
+//!   at run time are resolved there before going remote, and the merging compiler's rewritten
+//!   asynchronous sites spawn members locally through [`abi::quilt_invoke_async_local`].
+
+pub mod abi;
+pub mod client;
+pub mod pool;
+pub mod server;
+mod trace;
+
+pub use quilt_sdk::abi::{EntryFn, QuiltBuf};
+pub use server::serve;
+
+/// One function entry a binary serves.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    /// The function's name (its route).
+    pub name: &'static str,
+    /// Its C ABI entry, `quilt_fn_<ident>`.
+    pub func: EntryFn,
+}
+
+/// How a binary resolves invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One function per binary: every invocation goes through the gateway.
+    Single,
+    /// A merged binary: invocations of its entries run locally. Asynchronous local runs are capped at
+    /// `fanout_threshold` in flight per callee (0: no cap); above it they go remote.
+    Merged {
+        /// Local asynchronous executions allowed in flight per callee (0: unlimited).
+        fanout_threshold: usize,
+    },
+}

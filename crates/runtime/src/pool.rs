@@ -1,0 +1,123 @@
+//! An elastic worker pool for asynchronous invocations, and the handles that wait for them.
+//!
+//! A job never waits for a worker: when no worker is idle a new one starts, so fork-join callers that
+//! block in `quilt_await` cannot starve the callees they wait for. Idle workers exit after a minute.
+
+use quilt_sdk::abi::QuiltBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+const IDLE_EXIT: Duration = Duration::from_secs(60);
+
+struct Pool {
+    sender: Mutex<Sender<Job>>,
+    receiver: Arc<Mutex<Receiver<Job>>>,
+    /// Workers waiting for a job, less the jobs already queued for them.
+    idle: AtomicUsize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (sender, receiver) = channel();
+        Pool {
+            sender: Mutex::new(sender),
+            receiver: Arc::new(Mutex::new(receiver)),
+            idle: AtomicUsize::new(0),
+        }
+    })
+}
+
+/// Runs `job` on a worker, starting one if none is idle.
+pub fn spawn(job: impl FnOnce() + Send + 'static) {
+    let p = pool();
+    let claimed = p
+        .idle
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    if claimed {
+        p.sender
+            .lock()
+            .unwrap()
+            .send(Box::new(job))
+            .expect("pool receiver lives forever");
+    } else {
+        let receiver = Arc::clone(&p.receiver);
+        std::thread::Builder::new()
+            .name("quilt-worker".into())
+            .spawn(move || {
+                job();
+                worker_loop(&receiver)
+            })
+            .expect("cannot start a worker thread");
+    }
+}
+
+fn worker_loop(receiver: &Mutex<Receiver<Job>>) {
+    let p = pool();
+    loop {
+        p.idle.fetch_add(1, Ordering::AcqRel);
+        let next = receiver.lock().unwrap().recv_timeout(IDLE_EXIT);
+        match next {
+            Ok(job) => job(),
+            Err(RecvTimeoutError::Timeout) => {
+                // Leave only if no queued job counts on this worker.
+                if p.idle
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// A reply buffer that moves between threads.
+struct SendBuf(QuiltBuf);
+// SAFETY: the buffer is plain malloc'd memory owned by exactly one side at a time.
+unsafe impl Send for SendBuf {}
+
+/// The result slot of one asynchronous invocation.
+#[derive(Default)]
+pub struct Slot {
+    result: Mutex<Option<(i32, SendBuf)>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    /// Stores the result and wakes the waiter.
+    pub fn complete(&self, status: i32, out: QuiltBuf) {
+        *self.result.lock().unwrap() = Some((status, SendBuf(out)));
+        self.ready.notify_one();
+    }
+
+    /// Waits for the result.
+    pub fn wait(&self) -> (i32, QuiltBuf) {
+        let mut guard = self.result.lock().unwrap();
+        loop {
+            if let Some((status, buf)) = guard.take() {
+                return (status, buf.0);
+            }
+            guard = self.ready.wait(guard).unwrap();
+        }
+    }
+}
+
+/// Turns a slot into an opaque ABI handle (never 0).
+pub fn into_handle(slot: Arc<Slot>) -> u64 {
+    Arc::into_raw(slot) as u64
+}
+
+/// Takes back a slot from a handle made by [`into_handle`].
+///
+/// # Safety
+/// `handle` must come from `into_handle` and be taken back exactly once.
+pub unsafe fn from_handle(handle: u64) -> Arc<Slot> {
+    Arc::from_raw(handle as *const Slot)
+}

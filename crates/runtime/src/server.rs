@@ -1,0 +1,182 @@
+//! The instance's HTTP/1.1 server: `POST /<name>` runs an entry, `GET /healthz` answers `ok`.
+//!
+//! One thread per connection; the gateway bounds an instance's concurrency by the connections it
+//! opens to it. The server binds `127.0.0.1:$QUILT_PORT` (0: any free port) and announces the port it
+//! got on standard output as `QUILT_LISTENING <port>`.
+
+use crate::{abi, trace, Entry, Mode};
+use quilt_sdk::abi::{self as sdk, QuiltBuf};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+/// Environment variable with the port to listen on.
+pub const PORT_ENV: &str = "QUILT_PORT";
+/// The line prefix announcing the bound port on standard output.
+pub const LISTENING: &str = "QUILT_LISTENING";
+/// Largest request body an instance reads (the gateway enforces the configured limit first).
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// Serves `entries` until the process is killed.
+pub fn serve(entries: &'static [Entry], mode: Mode) -> ! {
+    abi::install(entries, mode);
+    let port: u16 = std::env::var(PORT_ENV)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
+        eprintln!("quilt runtime: cannot listen on 127.0.0.1:{port}: {e}");
+        std::process::exit(70)
+    });
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    println!("{LISTENING} {port}");
+    let _ = std::io::stdout().flush();
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let _ = std::thread::Builder::new()
+            .name("quilt-conn".into())
+            .spawn(move || serve_connection(stream, entries));
+    }
+    unreachable!("TcpListener::incoming never ends")
+}
+
+struct Request {
+    head_len: usize,
+    body_len: usize,
+    post: bool,
+    path: String,
+    close: bool,
+    traceparent: Option<String>,
+}
+
+fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("bad request: {e}")),
+    };
+    let mut r = Request {
+        head_len,
+        body_len: 0,
+        post: req.method == Some("POST"),
+        path: req.path.unwrap_or("/").to_string(),
+        close: req.version == Some(0),
+        traceparent: None,
+    };
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            r.body_len = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or("bad content-length")?;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err("chunked bodies are not supported; send content-length".into());
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            r.close = h.value.eq_ignore_ascii_case(b"close");
+        } else if h.name.eq_ignore_ascii_case("traceparent") {
+            r.traceparent = std::str::from_utf8(h.value).ok().map(str::to_string);
+        }
+    }
+    if r.body_len > MAX_BODY {
+        return Err(format!("body of {} bytes is too large", r.body_len));
+    }
+    Ok(Some(r))
+}
+
+fn serve_connection(mut stream: TcpStream, entries: &'static [Entry]) {
+    let _ = stream.set_nodelay(true);
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let req = loop {
+            match parse_head(&buf) {
+                Ok(Some(r)) if buf.len() >= r.head_len + r.body_len => break r,
+                Ok(_) => {}
+                Err(message) => {
+                    let _ = respond(&mut stream, 400, &error_body("", &message), true);
+                    return;
+                }
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let body = &buf[req.head_len..req.head_len + req.body_len];
+        let (code, reply) = dispatch(entries, &req, body);
+        if respond(&mut stream, code, &reply, req.close).is_err() || req.close {
+            return;
+        }
+        buf.drain(..req.head_len + req.body_len);
+    }
+}
+
+fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> (u16, Vec<u8>) {
+    let path = req.path.split('?').next().unwrap_or("");
+    if path == "/healthz" {
+        return (200, b"ok".to_vec());
+    }
+    let name = path.trim_start_matches('/');
+    let entry = match entries.iter().find(|e| e.name == name) {
+        Some(e) => e,
+        None if name.is_empty() && entries.len() == 1 => &entries[0],
+        None => {
+            let msg = format!("no function '{name}' in this instance");
+            return (404, error_body(name, &msg));
+        }
+    };
+    if !req.post {
+        return (405, error_body(entry.name, "use POST to invoke a function"));
+    }
+    trace::set(req.traceparent.clone());
+    let mut out = QuiltBuf::EMPTY;
+    // SAFETY: the entry follows the ABI; `body` is live for the call.
+    let status = unsafe { (entry.func)(body.as_ptr(), body.len(), &mut out) };
+    trace::set(None);
+    let reply = if status == sdk::OK {
+        out.as_slice().to_vec()
+    } else {
+        error_body(entry.name, &String::from_utf8_lossy(out.as_slice()))
+    };
+    out.release();
+    (http_status(status), reply)
+}
+
+/// The HTTP status that carries an ABI status.
+pub fn http_status(status: i32) -> u16 {
+    match status {
+        sdk::OK => 200,
+        sdk::ERR_BAD_PAYLOAD => 400,
+        sdk::ERR_UNKNOWN => 404,
+        sdk::ERR_TIMEOUT => 504,
+        sdk::ERR_UNAVAILABLE => 503,
+        _ => 500,
+    }
+}
+
+fn error_body(function: &str, message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message, "function": function }))
+        .unwrap_or_default()
+}
+
+fn respond(stream: &mut TcpStream, code: u16, body: &[u8], close: bool) -> std::io::Result<()> {
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Internal Server Error",
+    };
+    let mut out = Vec::with_capacity(body.len() + 128);
+    let _ = write!(
+        out,
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        body.len(),
+        if close { "Connection: close\r\n" } else { "" }
+    );
+    out.extend_from_slice(body);
+    stream.write_all(&out)
+}
