@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: formatting, clippy, and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export QUILT_TARGET_DIR="$PWD/target/quilt-apps"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo build --workspace --release --quiet
+cargo test --workspace --quiet 2>&1
