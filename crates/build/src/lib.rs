@@ -15,7 +15,7 @@ use quilt_manifest::{Language, Manifest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use workspace::{write_if_changed, GeneratedCrate};
+pub use workspace::{rust_package_name, write_if_changed, write_workspace, GeneratedCrate};
 
 /// Builds every function of the app; returns `(function name, binary path)` in manifest order.
 pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {

@@ -1,6 +1,7 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, plan merges.
 
 mod http;
+mod merge;
 mod up;
 
 use anyhow::{Context, Result};
@@ -27,6 +28,8 @@ enum Command {
     },
     /// Run an app on the local platform: a gateway and one process per function instance.
     Up(up::UpArgs),
+    /// Merge a workflow's functions into one binary at the LLVM IR level.
+    Merge(merge::MergeArgs),
     /// Invoke a function through a running gateway and print its reply.
     Invoke {
         /// The function (route) to invoke.
@@ -71,6 +74,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Up(args) => up::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Invoke {
             function,
             data,

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 use quilt_manifest::Manifest;
+use quilt_merge::deployment::MergedDeployment;
 use quilt_platform::{Deployable, Platform, PlatformConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -45,6 +46,30 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
         .collect()
 }
 
+/// The deployables of an app's installed merged binaries (`<root>-merged`), scaled like their root.
+pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
+    let mut out = Vec::new();
+    for (d, binary) in MergedDeployment::installed(manifest)? {
+        let root = manifest
+            .function(&d.root)
+            .expect("installed() checks members");
+        out.push(Deployable {
+            name: d.name,
+            binary,
+            entry: d.root.clone(),
+            memory_mb: d.memory_mb,
+            cpu: d.cpu,
+            min_instances: root.min_instances,
+            max_instances: root.max_instances,
+            concurrency: root.concurrency,
+            queue: root.queue,
+            timeout: Duration::from_millis(root.timeout_ms),
+            env: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
 /// Runs `quilt up`.
 pub fn run(args: UpArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;
@@ -53,7 +78,10 @@ pub fn run(args: UpArgs) -> Result<()> {
     }
     let config = PlatformConfig {
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
-        deployables: function_deployables(&manifest),
+        deployables: function_deployables(&manifest)
+            .into_iter()
+            .chain(merged_deployables(&manifest)?)
+            .collect(),
         idle_timeout: Duration::from_secs_f64(
             args.idle_timeout
                 .unwrap_or(manifest.platform.idle_timeout_s),

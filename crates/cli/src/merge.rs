@@ -1,0 +1,97 @@
+//! `quilt merge`: merge the groups of a funcTree or a plan into binaries served as `<root>-merged`.
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use quilt_manifest::Manifest;
+use quilt_merge::tree::Tree;
+use quilt_merge::{merge_group, GroupReport, MergeOptions};
+use std::path::PathBuf;
+
+/// Report formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    /// A line per group.
+    Text,
+    /// Stage times, sizes and call sites as JSON.
+    Json,
+}
+
+/// Arguments of `quilt merge`.
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The app folder (holds quilt.toml).
+    pub app: PathBuf,
+    /// A funcTree file: `caller callee` per line, the first name is the root.
+    #[arg(long, required = true)]
+    pub tree: PathBuf,
+    /// Run a member locally only while fewer than N local asynchronous executions of it are in
+    /// flight in the instance; above that, invoke it remotely.
+    #[arg(long, value_name = "N", conflicts_with = "no_conditional")]
+    pub fanout_threshold: Option<usize>,
+    /// Merge unconditionally (the default).
+    #[arg(long)]
+    pub no_conditional: bool,
+    /// Print a report.
+    #[arg(long, value_enum, default_value = "text")]
+    pub report: ReportFormat,
+    /// Keep the optimized merged module as text (`.quilt/merge/out-<root>/merged.ll`).
+    #[arg(long)]
+    pub keep_ir: bool,
+    /// Merge functions of different trust domains or isolated functions anyway (logged).
+    #[arg(long)]
+    pub allow_cross_domain: bool,
+    /// Skip building the members' own binaries first (used for size comparison).
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+/// Runs `quilt merge`.
+pub fn run(args: MergeArgs) -> Result<()> {
+    let manifest = Manifest::load(&args.app)?;
+    let trees = vec![Tree::read(&args.tree)?];
+    let opts = MergeOptions {
+        fanout_threshold: args.fanout_threshold.unwrap_or(0),
+        keep_ir: args.keep_ir,
+        allow_cross_domain: args.allow_cross_domain,
+    };
+    for tree in &trees {
+        quilt_merge::check_group(&manifest, tree, &opts)?;
+    }
+    if !args.no_build {
+        quilt_build::build_app(&manifest)?;
+    }
+    let mut reports = Vec::new();
+    for tree in &trees {
+        let report = merge_group(&manifest, tree, &opts)?;
+        if let ReportFormat::Text = args.report {
+            print_text(&report);
+        }
+        reports.push(report);
+    }
+    if let ReportFormat::Json = args.report {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(())
+}
+
+fn print_text(r: &GroupReport) {
+    use quilt_merge::rewrite::SiteKind;
+    let count = |k: SiteKind| r.sites.iter().filter(|s| s.kind == k).count();
+    println!(
+        "{}: {} members ({}); compile {:.1}s, merge {:.1}s, optimize {:.1}s, link {:.1}s; \
+         {} KiB (originals {} KiB); sites: {} direct, {} local async, {} remote, {} dynamic",
+        r.name,
+        r.members.len(),
+        r.members.join(", "),
+        r.times.compile_s,
+        r.times.merge_s,
+        r.times.optimize_s,
+        r.times.link_s,
+        r.merged_bytes / 1024,
+        r.originals_bytes / 1024,
+        count(SiteKind::Direct),
+        count(SiteKind::LocalAsync),
+        count(SiteKind::Remote),
+        count(SiteKind::Dynamic),
+    );
+}

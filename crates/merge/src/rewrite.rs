@@ -1,0 +1,243 @@
+//! The call-site rewrite: remote invocations of group members become local calls.
+//!
+//! Call sites of `quilt_invoke` / `quilt_invoke_async` are found through the uses of those symbols,
+//! so every site counts wherever it sits (helpers, closures, threads, loops; Rust and C alike). A
+//! site whose callee name is a constant naming a member is rewritten:
+//! - sync: `quilt_invoke(name, len, in, in_len, out)` → `quilt_fn_<ident>(in, in_len, out)`;
+//! - async: `quilt_invoke_async(name, len, in, in_len)` → `quilt_invoke_async_local(index, in,
+//!   in_len)`, which runs the member on the instance's worker pool (or remotely above the fan-out
+//!   threshold).
+//!
+//! Sites naming non-members stay remote; sites whose name is not a constant are resolved at run time
+//! through the binary's local entry table.
+
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+use llvm_sys::LLVMOpcode;
+use serde::Serialize;
+use std::ffi::CString;
+
+/// How one call site was handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    /// Sync call to a member, now a direct call.
+    Direct,
+    /// Async call to a member, now a local spawn.
+    LocalAsync,
+    /// Call to a function outside the group: stays remote.
+    Remote,
+    /// Callee name unknown at compile time: resolved at run time.
+    Dynamic,
+}
+
+/// One call site found in the module.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    /// The function containing the site (symbol name).
+    pub caller: String,
+    /// The callee's name, when constant.
+    pub callee: Option<String>,
+    /// What was done.
+    pub kind: SiteKind,
+}
+
+/// The entry symbol of a member: `quilt_fn_<ident>`.
+pub fn entry_symbol(name: &str) -> String {
+    format!("quilt_fn_{}", quilt_manifest::ident_of(name))
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).expect("symbol names have no NUL")
+}
+
+unsafe fn function(module: LLVMModuleRef, name: &str) -> Option<LLVMValueRef> {
+    let f = LLVMGetNamedFunction(module, cstr(name).as_ptr());
+    (!f.is_null()).then_some(f)
+}
+
+unsafe fn value_name(v: LLVMValueRef) -> String {
+    let mut len = 0;
+    let p = LLVMGetValueName2(v, &mut len);
+    if p.is_null() {
+        return String::new();
+    }
+    String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len)).into_owned()
+}
+
+/// Every call or invoke instruction whose callee is `f`.
+unsafe fn call_sites(f: LLVMValueRef) -> Vec<LLVMValueRef> {
+    let mut sites = Vec::new();
+    let mut u = LLVMGetFirstUse(f);
+    while !u.is_null() {
+        let user = LLVMGetUser(u);
+        let is_call = !LLVMIsACallInst(user).is_null() || !LLVMIsAInvokeInst(user).is_null();
+        if is_call && LLVMGetCalledValue(user) == f {
+            sites.push(user);
+        }
+        u = LLVMGetNextUse(u);
+    }
+    sites
+}
+
+/// The bytes of a constant initializer made of i8 data (arrays, packed structs of them).
+unsafe fn constant_bytes(c: LLVMValueRef, out: &mut Vec<u8>) -> bool {
+    if !LLVMIsAConstantDataSequential(c).is_null() {
+        let elem = LLVMGetElementType(LLVMTypeOf(c));
+        if LLVMGetIntTypeWidth(elem) != 8 {
+            return false;
+        }
+        let mut len = 0;
+        let p = LLVMGetAsString(c, &mut len);
+        out.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+        return true;
+    }
+    if !LLVMIsAConstantStruct(c).is_null() || !LLVMIsAConstantArray(c).is_null() {
+        for i in 0..LLVMGetNumOperands(c) {
+            if !constant_bytes(LLVMGetOperand(c, i as u32), out) {
+                return false;
+            }
+        }
+        return true;
+    }
+    false
+}
+
+/// The constant string a `(ptr, len)` pair points at, if both are compile-time constants.
+unsafe fn constant_name(ptr: LLVMValueRef, len: LLVMValueRef) -> Option<String> {
+    if LLVMIsAConstantInt(len).is_null() {
+        return None;
+    }
+    let len = LLVMConstIntGetZExtValue(len) as usize;
+    let (global, offset) = if !LLVMIsAGlobalVariable(ptr).is_null() {
+        (ptr, 0usize)
+    } else if !LLVMIsAConstantExpr(ptr).is_null()
+        && LLVMGetConstOpcode(ptr) == LLVMOpcode::LLVMGetElementPtr
+        && LLVMGetNumOperands(ptr) == 2
+    {
+        // getelementptr (i8, ptr @g, i64 N)
+        let base = LLVMGetOperand(ptr, 0);
+        let index = LLVMGetOperand(ptr, 1);
+        let source = LLVMGetGEPSourceElementType(ptr);
+        if LLVMIsAGlobalVariable(base).is_null()
+            || LLVMIsAConstantInt(index).is_null()
+            || LLVMGetTypeKind(source) != llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+            || LLVMGetIntTypeWidth(source) != 8
+        {
+            return None;
+        }
+        (base, LLVMConstIntGetSExtValue(index) as usize)
+    } else {
+        return None;
+    };
+    if LLVMIsGlobalConstant(global) == 0 {
+        return None;
+    }
+    let init = LLVMGetInitializer(global);
+    if init.is_null() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    if !constant_bytes(init, &mut bytes) || offset + len > bytes.len() {
+        return None;
+    }
+    String::from_utf8(bytes[offset..offset + len].to_vec()).ok()
+}
+
+unsafe fn replace_call(
+    builder: LLVMBuilderRef,
+    site: LLVMValueRef,
+    target: LLVMValueRef,
+    args: &mut [LLVMValueRef],
+) {
+    LLVMPositionBuilderBefore(builder, site);
+    let ty = LLVMGlobalGetValueType(target);
+    let empty = c"".as_ptr();
+    let new = if LLVMGetInstructionOpcode(site) == LLVMOpcode::LLVMInvoke {
+        LLVMBuildInvoke2(
+            builder,
+            ty,
+            target,
+            args.as_mut_ptr(),
+            args.len() as u32,
+            LLVMGetNormalDest(site),
+            LLVMGetUnwindDest(site),
+            empty,
+        )
+    } else {
+        LLVMBuildCall2(
+            builder,
+            ty,
+            target,
+            args.as_mut_ptr(),
+            args.len() as u32,
+            empty,
+        )
+    };
+    LLVMReplaceAllUsesWith(site, new);
+    LLVMInstructionEraseFromParent(site);
+}
+
+/// Rewrites the module's invocation sites for a group whose local entry table is `members` (in
+/// table order). Returns every site found.
+///
+/// # Safety
+/// `module` must be a valid module that holds the runtime (the `quilt_invoke*` definitions) and the
+/// entries `quilt_fn_<ident>` of every member.
+pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<Site>, String> {
+    let mut sites = Vec::new();
+    let builder = LLVMCreateBuilderInContext(LLVMGetModuleContext(module));
+    let entry = |name: &str| -> Result<LLVMValueRef, String> {
+        function(module, &entry_symbol(name))
+            .filter(|f| LLVMCountBasicBlocks(*f) > 0)
+            .ok_or_else(|| format!("member '{name}' has no entry {}", entry_symbol(name)))
+    };
+    let local_async = function(module, "quilt_invoke_async_local");
+    let i32t = LLVMInt32TypeInContext(LLVMGetModuleContext(module));
+    for (symbol, is_async) in [("quilt_invoke", false), ("quilt_invoke_async", true)] {
+        let Some(f) = function(module, symbol) else {
+            continue;
+        };
+        for site in call_sites(f) {
+            let caller = value_name(LLVMGetBasicBlockParent(LLVMGetInstructionParent(site)));
+            let name = constant_name(LLVMGetOperand(site, 0), LLVMGetOperand(site, 1));
+            let index = name
+                .as_deref()
+                .and_then(|n| members.iter().position(|m| m == n));
+            let kind = match (name.as_deref(), index) {
+                (None, _) => SiteKind::Dynamic,
+                (Some(_), None) => SiteKind::Remote,
+                (Some(n), Some(i)) => {
+                    let input = LLVMGetOperand(site, 2);
+                    let input_len = LLVMGetOperand(site, 3);
+                    if is_async {
+                        let target = local_async
+                            .ok_or("the runtime's quilt_invoke_async_local is missing")?;
+                        let idx = LLVMConstInt(i32t, i as u64, 0);
+                        replace_call(builder, site, target, &mut [idx, input, input_len]);
+                        SiteKind::LocalAsync
+                    } else {
+                        let out = LLVMGetOperand(site, 4);
+                        replace_call(builder, site, entry(n)?, &mut [input, input_len, out]);
+                        SiteKind::Direct
+                    }
+                }
+            };
+            sites.push(Site {
+                caller,
+                callee: name,
+                kind,
+            });
+        }
+    }
+    LLVMDisposeBuilder(builder);
+    Ok(sites)
+}
+
+/// Whether the module defines `symbol` (has a body for it).
+///
+/// # Safety
+/// `module` must be valid.
+pub unsafe fn defines(module: LLVMModuleRef, symbol: &str) -> bool {
+    function(module, symbol).is_some_and(|f| LLVMCountBasicBlocks(f) > 0)
+}
