@@ -15,7 +15,9 @@ use quilt_manifest::{Language, Manifest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use workspace::{rust_package_name, write_if_changed, write_workspace, GeneratedCrate};
+pub use workspace::{
+    rust_package_name, temp_path, write_if_changed, write_workspace, GeneratedCrate,
+};
 
 /// Builds every function of the app; returns `(function name, binary path)` in manifest order.
 pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
@@ -36,7 +38,7 @@ pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
         krate.main_single(f);
         crates.push(krate);
     }
-    workspace::write_workspace(&build_dir, &crates)?;
+    workspace::write_workspace(&build_dir, &crates, false)?;
     cargo_build(&build_dir, &paths::target_dir(manifest))?;
     let bin_dir = work.join("bin");
     std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
@@ -74,7 +76,7 @@ pub fn cargo_build(build_dir: &Path, target_dir: &Path) -> Result<()> {
 /// Copies `from` to `to` through a temporary file and a rename, so that a reader never sees a half
 /// written file.
 pub fn install_file(from: &Path, to: &Path) -> Result<()> {
-    let tmp = to.with_extension("tmp-install");
+    let tmp = temp_path(to);
     std::fs::copy(from, &tmp)
         .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
     std::fs::rename(&tmp, to).with_context(|| format!("installing {}", to.display()))?;

@@ -73,7 +73,7 @@ pub fn compile(f: &Function, out_dir: &Path, emit: Emit) -> Result<Vec<PathBuf>>
 }
 
 fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit) -> Result<()> {
-    let tmp = out.with_extension("tmp");
+    let tmp = crate::temp_path(out);
     let mut cmd = Command::new(compiler(f.language));
     cmd.arg("-O2")
         .arg("-fPIC")
@@ -116,7 +116,7 @@ pub fn compile_static(f: &Function, dir: &Path) -> Result<PathBuf> {
     if mtime(&lib) > newest {
         return Ok(lib);
     }
-    let tmp = fn_dir.join("archive.tmp");
+    let tmp = crate::temp_path(&lib);
     let _ = std::fs::remove_file(&tmp);
     let status = Command::new(paths::llvm_tool("llvm-ar"))
         .arg("crs")

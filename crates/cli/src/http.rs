@@ -7,6 +7,15 @@ use hyper_util::rt::TokioIo;
 
 /// POSTs `body` to `url` (`http://host:port/path`); returns the status and body.
 pub async fn post(url: &str, body: Vec<u8>) -> Result<(u16, Bytes)> {
+    request(hyper::Method::POST, url, body).await
+}
+
+/// GETs `url`; returns the status and body.
+pub async fn get(url: &str) -> Result<(u16, Bytes)> {
+    request(hyper::Method::GET, url, Vec::new()).await
+}
+
+async fn request(method: hyper::Method, url: &str, body: Vec<u8>) -> Result<(u16, Bytes)> {
     let uri: hyper::Uri = url.parse().with_context(|| format!("bad URL '{url}'"))?;
     if uri.scheme_str() != Some("http") {
         bail!("bad URL '{url}': only http:// is supported");
@@ -18,7 +27,9 @@ pub async fn post(url: &str, body: Vec<u8>) -> Result<(u16, Bytes)> {
         .with_context(|| format!("cannot reach {host}:{port}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = hyper::Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
         .header(hyper::header::HOST, format!("{host}:{port}"))
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))?;

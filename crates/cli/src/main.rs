@@ -1,8 +1,6 @@
-//! `quilt`: build functions, run them on the local platform, invoke them, plan merges.
+//! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-mod http;
-mod merge;
-mod up;
+use quilt_cli::{http, merge, up};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -70,6 +70,13 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     Ok(out)
 }
 
+/// Every deployable of an app: its functions and its installed merged binaries.
+pub fn deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
+    let mut all = function_deployables(manifest);
+    all.extend(merged_deployables(manifest)?);
+    Ok(all)
+}
+
 /// Runs `quilt up`.
 pub fn run(args: UpArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;
@@ -78,10 +85,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     }
     let config = PlatformConfig {
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
-        deployables: function_deployables(&manifest)
-            .into_iter()
-            .chain(merged_deployables(&manifest)?)
-            .collect(),
+        deployables: deployables(&manifest)?,
         idle_timeout: Duration::from_secs_f64(
             args.idle_timeout
                 .unwrap_or(manifest.platform.idle_timeout_s),

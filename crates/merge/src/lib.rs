@@ -257,7 +257,7 @@ fn compile(
         }
     }
     krate.main_merged(opts.fanout_threshold);
-    quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate))?;
+    quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate), true)?;
     let rust_bc = out_dir.join("rust.bc");
     let package = format!("quilt-{}-{}", manifest.name, krate.dir_name());
     for attempt in 0..2 {

@@ -1,0 +1,5 @@
+//! The `quilt` command's verbs, as a library so that tests and other tools can drive them.
+
+pub mod http;
+pub mod merge;
+pub mod up;

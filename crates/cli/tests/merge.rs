@@ -1,0 +1,347 @@
+//! The merging compiler end to end: real builds, real merges with LLVM 22, real platforms.
+//! Every merged answer is compared with the unmerged deployment's answer for the same input.
+
+use quilt_cli::{http, up};
+use quilt_manifest::Manifest;
+use quilt_merge::rewrite::SiteKind;
+use quilt_merge::tree::Tree;
+use quilt_merge::{merge_group, GroupReport, MergeOptions};
+use quilt_platform::{Platform, PlatformConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn home() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Tests that merge groups of examples/hello (they install the same `hello-merged`) run one by one.
+static HELLO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Builds and merges one at a time: cargo serialises on its locks anyway, and apps share folders.
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn app(name: &str) -> Manifest {
+    std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
+    let manifest = Manifest::load(&home().join("examples").join(name)).unwrap();
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    quilt_build::build_app(&manifest).unwrap();
+    manifest
+}
+
+fn merge(manifest: &Manifest, tree: &str, opts: &MergeOptions) -> anyhow::Result<GroupReport> {
+    let tree = Tree::parse(Path::new("test.tree"), tree)?;
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    merge_group(manifest, &tree, opts)
+}
+
+async fn start(manifest: &Manifest) -> Platform {
+    Platform::start(PlatformConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        deployables: up::deployables(manifest).unwrap(),
+        idle_timeout: Duration::from_secs(120),
+        max_body_bytes: 1 << 20,
+    })
+    .await
+    .unwrap()
+}
+
+async fn post(p: &Platform, route: &str, body: &str) -> (u16, String) {
+    let (status, body) = http::post(&format!("http://{}/{route}", p.addr()), body.into())
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn requests(p: &Platform, function: &str) -> u64 {
+    let (_, text) = http::get(&format!("http://{}/metrics", p.addr()))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let key = format!("quilt_gateway_requests_total{{function=\"{function}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn count(r: &GroupReport, kind: SiteKind) -> usize {
+    r.sites.iter().filter(|s| s.kind == kind).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hello_merged_answers_like_unmerged_and_skips_the_gateway() {
+    let _hello = HELLO.lock().await;
+    let m = app("hello");
+    let report = merge(
+        &m,
+        "hello upper\nhello decorate\n",
+        &MergeOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.name, "hello-merged");
+    assert_eq!(count(&report, SiteKind::Direct), 2, "{:?}", report.sites);
+    assert_eq!(count(&report, SiteKind::Remote), 0);
+    assert!(report.merged_bytes > 0 && report.originals_bytes > report.merged_bytes);
+    let p = start(&m).await;
+    for input in [
+        r#"{"name":"quilt"}"#,
+        r#"{"name":"a\"b"}"#,
+        r#"{"nom":1}"#,
+        "junk",
+    ] {
+        let base = post(&p, "hello", input).await;
+        let (upper, decorate) = (requests(&p, "upper").await, requests(&p, "decorate").await);
+        let merged = post(&p, "hello-merged", input).await;
+        assert_eq!(merged, base, "input {input}");
+        assert_eq!(
+            requests(&p, "upper").await,
+            upper,
+            "upper was called remotely"
+        );
+        assert_eq!(requests(&p, "decorate").await, decorate);
+    }
+    assert_eq!(
+        post(&p, "hello-merged", r#"{"name":"quilt"}"#).await,
+        (200, r#"{"message":"Hello, QUILT!"}"#.to_string())
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_merge_keeps_non_members_remote() {
+    let _hello = HELLO.lock().await;
+    let m = app("hello");
+    let report = merge(&m, "hello upper\n", &MergeOptions::default()).unwrap();
+    assert_eq!(count(&report, SiteKind::Direct), 1);
+    assert_eq!(count(&report, SiteKind::Remote), 1, "decorate stays remote");
+    let p = start(&m).await;
+    let decorate = requests(&p, "decorate").await;
+    let upper = requests(&p, "upper").await;
+    let reply = post(&p, "hello-merged", r#"{"name":"quilt"}"#).await;
+    assert_eq!(reply, (200, r#"{"message":"Hello, QUILT!"}"#.to_string()));
+    assert_eq!(requests(&p, "decorate").await, decorate + 1);
+    assert_eq!(requests(&p, "upper").await, upper);
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_language_merges_keep_answers_and_errors() {
+    let m = app("polyglot");
+    let trees = [
+        ("rust-to-c", "rust-to-c c-leaf\n"),
+        ("c-to-rust", "c-to-rust rust-leaf\n"),
+        ("cpp-to-rust", "cpp-to-rust rust-leaf\n"),
+        ("rust-to-cpp", "rust-to-cpp cpp-leaf\n"),
+        ("chain", "chain c-to-cpp\nc-to-cpp cpp-leaf\n"),
+    ];
+    for (root, tree) in trees {
+        let r = merge(&m, tree, &MergeOptions::default()).unwrap();
+        assert_eq!(
+            count(&r, SiteKind::Direct),
+            tree.lines().count(),
+            "{root}: {:?}",
+            r.sites
+        );
+    }
+    let p = start(&m).await;
+    for (root, _) in trees {
+        for input in ["hi", "fail", ""] {
+            let base = post(&p, root, input).await;
+            let merged = post(&p, &format!("{root}-merged"), input).await;
+            assert_eq!(merged, base, "{root} with {input:?}");
+        }
+    }
+    assert_eq!(
+        post(&p, "chain-merged", "x").await,
+        (200, "chain(c-to-cpp(cpp-leaf[x]))".to_string())
+    );
+    // A panic in a merged Rust callee becomes the caller's error; the instance keeps serving.
+    let base = post(&p, "c-to-rust", "panic").await;
+    let merged = post(&p, "c-to-rust-merged", "panic").await;
+    assert_eq!(merged, base);
+    assert_eq!(merged.0, 500);
+    assert!(
+        merged.1.contains("rust-leaf was asked to panic"),
+        "{}",
+        merged.1
+    );
+    assert_eq!(
+        post(&p, "c-to-rust-merged", "ok").await,
+        (200, "c-to-rust(rust-leaf[ok])".to_string())
+    );
+    assert_eq!(p.instances("c-to-rust-merged"), 1);
+    p.shutdown().await;
+}
+
+#[derive(serde::Deserialize)]
+struct FanoutReply {
+    caller_pid: u32,
+    replies: Vec<WorkReply>,
+}
+
+#[derive(serde::Deserialize)]
+struct WorkReply {
+    pid: u32,
+    max_in_flight: usize,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fanout_threshold_bounds_local_executions() {
+    let m = app("fanout");
+    let opts = MergeOptions {
+        fanout_threshold: 3,
+        ..MergeOptions::default()
+    };
+    let r = merge(&m, "fanout work\n", &opts).unwrap();
+    assert_eq!(count(&r, SiteKind::LocalAsync), 1, "{:?}", r.sites);
+    let p = start(&m).await;
+    let before = requests(&p, "work").await;
+    let (status, body) = post(&p, "fanout-merged", r#"{"k":9,"ms":300}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let reply: FanoutReply = serde_json::from_str(&body).unwrap();
+    let local: Vec<_> = reply
+        .replies
+        .iter()
+        .filter(|w| w.pid == reply.caller_pid)
+        .collect();
+    assert_eq!(reply.replies.len(), 9);
+    assert!(
+        !local.is_empty() && local.len() <= 3,
+        "{} local",
+        local.len()
+    );
+    assert!(local.iter().all(|w| w.max_in_flight <= 3));
+    let remote = 9 - local.len() as u64;
+    assert_eq!(requests(&p, "work").await, before + remote);
+    p.shutdown().await;
+
+    // Unconditional: every execution stays in the caller's process.
+    merge(&m, "fanout work\n", &MergeOptions::default()).unwrap();
+    let p = start(&m).await;
+    let before = requests(&p, "work").await;
+    let (status, body) = post(&p, "fanout-merged", r#"{"k":9,"ms":100}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let reply: FanoutReply = serde_json::from_str(&body).unwrap();
+    assert!(reply.replies.iter().all(|w| w.pid == reply.caller_pid));
+    assert_eq!(requests(&p, "work").await, before);
+    p.shutdown().await;
+}
+
+fn merged_dir(m: &Manifest) -> Vec<String> {
+    std::fs::read_dir(m.work_dir().join("merged"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn bad_groups_are_refused_with_their_place_and_nothing_is_installed() {
+    let _hello = HELLO.blocking_lock();
+    let m = app("hello");
+    let before = merged_dir(&m);
+    let err = |tree: &str| {
+        let e = merge(&m, tree, &MergeOptions::default()).unwrap_err();
+        format!("{e:#}")
+    };
+    let e = err("hello upper\nhello nope\n");
+    assert!(
+        e.contains("test.tree:2") && e.contains("unknown function 'nope'"),
+        "{e}"
+    );
+    let e = err("ghost upper\n");
+    assert!(e.contains("unknown root 'ghost'"), "{e}");
+    assert!(err("hello upper\nupper hello\n").contains("cycle: hello -> upper -> hello"));
+    assert!(err("").contains("empty tree"));
+    assert_eq!(merged_dir(&m), before, "a refused merge installs nothing");
+}
+
+#[test]
+fn a_member_that_fails_to_compile_is_named() {
+    std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
+    let dir = tempfile::tempdir().unwrap();
+    let sdk = home().join("crates/sdk").canonicalize().unwrap();
+    for (name, body) in [
+        (
+            "good",
+            "fn f(x: u32) -> Result<u32, quilt_sdk::Error> { quilt_sdk::invoke(\"broken\", &x) }",
+        ),
+        (
+            "broken",
+            "fn f(x: u32) -> Result<u32, quilt_sdk::Error> { Ok(x + \"one\") }",
+        ),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::create_dir_all(f.join("src")).unwrap();
+        std::fs::write(
+            f.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"bad-{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                 [dependencies]\nquilt-sdk = {{ path = {:?} }}\n",
+                sdk.to_string_lossy()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            f.join("src/lib.rs"),
+            format!("{body}\nquilt_sdk::handler!(f);\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("quilt.toml"),
+        "[app]\nname = \"bad\"\n\n[[functions]]\nname = \"good\"\nlanguage = \"rust\"\nsource = \"good\"\n\n\
+         [[functions]]\nname = \"broken\"\nlanguage = \"rust\"\nsource = \"broken\"\n",
+    )
+    .unwrap();
+    let m = Manifest::load(dir.path()).unwrap();
+    let e = merge(&m, "good broken\n", &MergeOptions::default()).unwrap_err();
+    let e = format!("{e:#}");
+    assert!(e.contains("member 'broken' failed to compile"), "{e}");
+    assert!(
+        merged_dir(&m).is_empty(),
+        "nothing installed: {:?}",
+        merged_dir(&m)
+    );
+}
+
+#[test]
+fn trust_domains_and_isolation_are_never_merged_without_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = home().join("examples/hello");
+    let text = std::fs::read_to_string(src.join("quilt.toml"))
+        .unwrap()
+        .replace(
+            "source = \"functions/",
+            &format!("source = \"{}/functions/", src.display()),
+        )
+        .replace(
+            "name = \"upper\"\nlanguage = \"c\"",
+            "name = \"upper\"\ndomain = \"payments\"\nlanguage = \"c\"",
+        )
+        .replace(
+            "name = \"decorate\"\nlanguage = \"rust\"",
+            "name = \"decorate\"\nisolate = true\nlanguage = \"rust\"",
+        );
+    std::fs::write(dir.path().join("quilt.toml"), text).unwrap();
+    let m = Manifest::load(dir.path()).unwrap();
+    let check = |tree: &str, allow: bool| {
+        let tree = Tree::parse(Path::new("t.tree"), tree).unwrap();
+        let opts = MergeOptions {
+            allow_cross_domain: allow,
+            ..MergeOptions::default()
+        };
+        quilt_merge::check_group(&m, &tree, &opts).map_err(|e| e.to_string())
+    };
+    let e = check("hello upper\n", false).unwrap_err();
+    assert!(
+        e.contains("different trust domains") && e.contains("payments"),
+        "{e}"
+    );
+    let e = check("hello decorate\n", false).unwrap_err();
+    assert!(e.contains("'decorate' is isolated"), "{e}");
+    assert!(check("hello upper\n", true).is_ok());
+    assert!(check("hello\n", false).is_ok());
+}

@@ -1,0 +1,13 @@
+//! `rust-to-cpp`: answers "rust-to-cpp(<reply of cpp-leaf>)".
+
+use quilt_sdk::{invoke_bytes, Error};
+
+fn handle(input: &[u8]) -> Result<Vec<u8>, Error> {
+    let reply = invoke_bytes("cpp-leaf", input)?;
+    let mut out = b"rust-to-cpp(".to_vec();
+    out.extend_from_slice(&reply);
+    out.push(b')');
+    Ok(out)
+}
+
+quilt_sdk::handler_bytes!(handle);
