@@ -1,13 +1,19 @@
 //! `quilt up`: build an app and serve it on the local platform until SIGINT or SIGTERM.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 use quilt_manifest::Manifest;
 use quilt_merge::deployment::MergedDeployment;
+use quilt_platform::services::Service;
 use quilt_platform::{Deployable, Platform, PlatformConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Environment variable set to `1` in fake-database mode.
+pub const FAKEDB_ENV: &str = "QUILT_FAKEDB";
+/// Environment variable naming the app variant (e.g. `async`).
+pub const VARIANT_ENV: &str = "QUILT_VARIANT";
 
 /// Arguments of `quilt up`.
 #[derive(Args)]
@@ -23,6 +29,49 @@ pub struct UpArgs {
     /// Seconds an instance above the minimum may stay idle (default: the manifest's).
     #[arg(long)]
     pub idle_timeout: Option<f64>,
+    /// Fake-database mode: storage calls become the reference's sleeps; no services are started.
+    #[arg(long)]
+    pub fakedb: bool,
+    /// The app variant to run (sets QUILT_VARIANT; the benchmark apps know `sync` and `async`).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Extra environment for every instance, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+/// How to start an app.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Gateway port (0: any free port).
+    pub port: u16,
+    /// Environment for every instance.
+    pub env: Vec<(String, String)>,
+    /// Fake-database mode.
+    pub fakedb: bool,
+    /// Idle timeout override.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A running app: its platform and the services started for it.
+pub struct RunningApp {
+    /// The platform.
+    pub platform: Platform,
+    /// Storage services, stopped on shutdown.
+    pub services: Vec<Service>,
+}
+
+impl RunningApp {
+    /// The gateway's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.platform.addr())
+    }
+
+    /// Stops the platform, its instances and its services.
+    pub async fn shutdown(self) {
+        self.platform.shutdown().await;
+        drop(self.services);
+    }
 }
 
 /// The deployables of an app's functions, from their built binaries.
@@ -50,9 +99,7 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
 pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut out = Vec::new();
     for (d, binary) in MergedDeployment::installed(manifest)? {
-        let root = manifest
-            .function(&d.root)
-            .expect("installed() checks members");
+        let root = manifest.function(&d.root).expect("installed() checks members");
         out.push(Deployable {
             name: d.name,
             binary,
@@ -77,41 +124,94 @@ pub fn deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     Ok(all)
 }
 
+/// Starts the app's services and platform (binaries must be built).
+pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> {
+    let mut services = Vec::new();
+    let mut env = opts.env.clone();
+    if opts.fakedb {
+        env.push((FAKEDB_ENV.into(), "1".into()));
+    } else {
+        if manifest.services.redis {
+            services.push(Service::redis()?);
+        }
+        if manifest.services.memcached {
+            services.push(Service::memcached()?);
+        }
+        env.extend(services.iter().map(Service::env));
+    }
+    let mut deployables = deployables(manifest)?;
+    for d in &mut deployables {
+        d.env.extend(env.iter().cloned());
+    }
+    let config = PlatformConfig {
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port)),
+        deployables,
+        idle_timeout: opts
+            .idle_timeout
+            .unwrap_or(Duration::from_secs_f64(manifest.platform.idle_timeout_s)),
+        max_body_bytes: manifest.platform.max_body_bytes,
+    };
+    let platform = Platform::start(config).await?;
+    Ok(RunningApp { platform, services })
+}
+
+/// Parses `KEY=VALUE`.
+pub fn parse_env(item: &str) -> Result<(String, String)> {
+    match item.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("--env '{item}': expected KEY=VALUE"),
+    }
+}
+
 /// Runs `quilt up`.
 pub fn run(args: UpArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;
     if !args.no_build {
         quilt_build::build_app(&manifest)?;
     }
-    let config = PlatformConfig {
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
-        deployables: deployables(&manifest)?,
-        idle_timeout: Duration::from_secs_f64(
-            args.idle_timeout
-                .unwrap_or(manifest.platform.idle_timeout_s),
-        ),
-        max_body_bytes: manifest.platform.max_body_bytes,
+    let mut env = args
+        .env
+        .iter()
+        .map(|e| parse_env(e))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(v) = &args.variant {
+        env.push((VARIANT_ENV.into(), v.clone()));
+    }
+    let opts = UpOptions {
+        port: args.port,
+        env,
+        fakedb: args.fakedb,
+        idle_timeout: args.idle_timeout.map(Duration::from_secs_f64),
     };
-    let routes: Vec<String> = config.deployables.iter().map(|d| d.name.clone()).collect();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async move {
-            let platform = Platform::start(config).await?;
-            let limits = match platform.enforcement() {
+            let app = start(&manifest, &opts).await?;
+            let limits = match app.platform.enforcement() {
                 quilt_platform::Enforcement::NotEnforced(why) => format!("not enforced ({why})"),
                 how => format!("enforced ({how:?})"),
             };
+            let services: Vec<String> = app
+                .services
+                .iter()
+                .map(|s| format!("{} on {}", s.kind, s.addr))
+                .collect();
             eprintln!(
-                "quilt: app '{}' serving on http://{} — routes: {}; memory/CPU limits {limits}",
+                "quilt: app '{}' serving on {} — routes: {}; memory/CPU limits {limits}{}",
                 manifest.name,
-                platform.addr(),
-                routes.join(", ")
+                app.url(),
+                app.platform.routes().join(", "),
+                if services.is_empty() {
+                    String::new()
+                } else {
+                    format!("; services: {}", services.join(", "))
+                }
             );
-            println!("QUILT_GATEWAY http://{}", platform.addr());
+            println!("QUILT_GATEWAY {}", app.url());
             wait_for_signal().await;
             eprintln!("quilt: stopping");
-            platform.shutdown().await;
+            app.shutdown().await;
             Ok(())
         })
 }

@@ -104,6 +104,18 @@ pub struct PlatformSettings {
     pub max_body_bytes: usize,
 }
 
+/// Storage services `quilt up` starts for an app and passes to its functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Services {
+    /// A Redis server (address in `QUILT_REDIS_ADDR` as `host:port`).
+    #[serde(default)]
+    pub redis: bool,
+    /// A memcached server (address in `QUILT_MEMCACHED_ADDR` as `host:port`).
+    #[serde(default)]
+    pub memcached: bool,
+}
+
 /// A parsed and validated `quilt.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -117,6 +129,8 @@ pub struct Manifest {
     pub workflows: Vec<Workflow>,
     /// Platform settings.
     pub platform: PlatformSettings,
+    /// Storage services the app needs.
+    pub services: Services,
 }
 
 impl Manifest {
@@ -195,6 +209,8 @@ struct RawManifest {
     workflows: Vec<RawWorkflow>,
     #[serde(default)]
     platform: RawPlatform,
+    #[serde(default)]
+    services: Services,
 }
 
 #[derive(Deserialize)]
@@ -310,6 +326,7 @@ impl Validator<'_> {
             functions,
             workflows,
             platform,
+            services: raw.services,
         })
     }
 

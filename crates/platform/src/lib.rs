@@ -6,6 +6,7 @@ mod gateway;
 mod instances;
 pub mod limits;
 pub mod metrics;
+pub mod services;
 
 pub use instances::Deployable;
 pub use limits::Enforcement;
@@ -104,6 +105,13 @@ impl Platform {
     /// How memory and CPU limits are enforced here.
     pub fn enforcement(&self) -> &Enforcement {
         &self.gateway.shared.enforcement
+    }
+
+    /// The routes served, sorted.
+    pub fn routes(&self) -> Vec<String> {
+        let mut routes: Vec<String> = self.gateway.pools.keys().cloned().collect();
+        routes.sort();
+        routes
     }
 
     /// Running instances of a route (0 for unknown routes).

@@ -1,0 +1,56 @@
+//! Request generators and population steps of the benchmark apps, with the reference's field
+//! ranges (../shared/BENCHMARKS.md §6). The load generator (`quilt bench --generator app/workflow`),
+//! the profiler and `quilt populate` draw their requests from here.
+
+use rand::rngs::StdRng;
+
+/// Makes request bodies for one route; keeps its own counters.
+pub type Generator = Box<dyn FnMut(&mut StdRng) -> Vec<u8> + Send>;
+
+/// One population step: `count` requests to `route`.
+pub struct PopulateStep {
+    /// The function to call.
+    pub route: String,
+    /// How many requests.
+    pub count: usize,
+    /// Their bodies.
+    pub generator: Generator,
+}
+
+/// An app or workflow this crate has no generator for.
+#[derive(Debug, thiserror::Error)]
+#[error("no request generator for '{app}/{workflow}' (known: {known})")]
+pub struct UnknownWorkload {
+    /// The app asked for.
+    pub app: String,
+    /// The workflow asked for.
+    pub workflow: String,
+    /// What exists.
+    pub known: String,
+}
+
+/// A generator for a workflow (or any route with a generator) of an app.
+pub fn generator(app: &str, workflow: &str) -> Result<Generator, UnknownWorkload> {
+    let found = match app {
+        _ => None,
+    };
+    found.ok_or_else(|| UnknownWorkload {
+        app: app.into(),
+        workflow: workflow.into(),
+        known: known().join(", "),
+    })
+}
+
+/// The population steps of an app (empty for apps without storage), scaled by `scale` (1.0: the
+/// reference's id ranges, each id written once).
+pub fn populate_plan(app: &str, scale: f64) -> Vec<PopulateStep> {
+    let _ = scale;
+    match app {
+        _ => Vec::new(),
+    }
+}
+
+/// Every `app/workflow` with a generator.
+pub fn known() -> Vec<String> {
+    Vec::new()
+}
