@@ -345,3 +345,60 @@ fn trust_domains_and_isolation_are_never_merged_without_override() {
     assert!(check("hello upper\n", true).is_ok());
     assert!(check("hello\n", false).is_ok());
 }
+
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct SitesReply {
+    values: Vec<i64>,
+    pids: Vec<u32>,
+    own_pid: u32,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_sites_are_found_in_helpers_closures_threads_and_loops() {
+    let m = app("callsites");
+    let r = merge(&m, "sites leaf\n", &MergeOptions::default()).unwrap();
+    let direct: Vec<_> = r
+        .sites
+        .iter()
+        .filter(|s| s.kind == SiteKind::Direct)
+        .collect();
+    assert!(direct.len() >= 6, "{:?}", r.sites);
+    assert!(direct.iter().all(|s| s.callee.as_deref() == Some("leaf")));
+    assert!(
+        direct.iter().any(|s| s.caller.contains("helper")),
+        "{:?}",
+        r.sites
+    );
+    assert_eq!(count(&r, SiteKind::Dynamic), 1, "the run-time name");
+    let p = start(&m).await;
+    let body = r#"{"n":10,"target":"leaf"}"#;
+    let (status, base) = post(&p, "sites", body).await;
+    assert_eq!(status, 200, "{base}");
+    let base: SitesReply = serde_json::from_str(&base).unwrap();
+    let leaf_calls = requests(&p, "leaf").await;
+    let (status, merged) = post(&p, "sites-merged", body).await;
+    assert_eq!(status, 200, "{merged}");
+    let merged: SitesReply = serde_json::from_str(&merged).unwrap();
+    assert_eq!(merged.values, base.values);
+    assert_eq!(
+        merged.values,
+        (10..19).map(|n| n * 2 + 1).collect::<Vec<_>>()
+    );
+    assert!(base.pids.iter().all(|p| *p != base.own_pid));
+    assert!(
+        merged.pids.iter().all(|p| *p == merged.own_pid),
+        "all local: {merged:?}"
+    );
+    assert_eq!(
+        requests(&p, "leaf").await,
+        leaf_calls,
+        "no call reached the gateway"
+    );
+    // A run-time name outside the group still goes remote, with the same error as unmerged.
+    let body = r#"{"n":1,"target":"nope"}"#;
+    assert_eq!(
+        post(&p, "sites-merged", body).await,
+        post(&p, "sites", body).await
+    );
+    p.shutdown().await;
+}

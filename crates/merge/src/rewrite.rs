@@ -34,7 +34,7 @@ pub enum SiteKind {
 /// One call site found in the module.
 #[derive(Debug, Clone, Serialize)]
 pub struct Site {
-    /// The function containing the site (symbol name).
+    /// The function containing the site (demangled symbol name, without hash).
     pub caller: String,
     /// The callee's name, when constant.
     pub callee: Option<String>,
@@ -199,7 +199,8 @@ pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<S
             continue;
         };
         for site in call_sites(f) {
-            let caller = value_name(LLVMGetBasicBlockParent(LLVMGetInstructionParent(site)));
+            let symbol = value_name(LLVMGetBasicBlockParent(LLVMGetInstructionParent(site)));
+            let caller = format!("{:#}", rustc_demangle::demangle(&symbol));
             let name = constant_name(LLVMGetOperand(site, 0), LLVMGetOperand(site, 1));
             let index = name
                 .as_deref()
