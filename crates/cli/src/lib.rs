@@ -1,5 +1,6 @@
 //! The `quilt` command's verbs, as a library so that tests and other tools can drive them.
 
+pub mod bench;
 pub mod http;
 pub mod merge;
 pub mod up;

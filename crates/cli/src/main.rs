@@ -1,6 +1,6 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{http, merge, up};
+use quilt_cli::{bench, http, merge, up};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -28,6 +28,8 @@ enum Command {
     Up(up::UpArgs),
     /// Merge a workflow's functions into one binary at the LLVM IR level.
     Merge(merge::MergeArgs),
+    /// Load a function with requests and report throughput and latency.
+    Bench(bench::BenchArgs),
     /// Invoke a function through a running gateway and print its reply.
     Invoke {
         /// The function (route) to invoke.
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Up(args) => up::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Invoke {
             function,
             data,
