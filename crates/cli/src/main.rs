@@ -28,6 +28,11 @@ enum Command {
     Up(up::UpArgs),
     /// Merge a workflow's functions into one binary at the LLVM IR level.
     Merge(merge::MergeArgs),
+    /// Choose which functions to merge under per-instance memory and CPU limits.
+    Plan(quilt_solver::cli::PlanCommand),
+    /// Run an experiment and write its results under results/<name>/.
+    #[command(subcommand)]
+    Experiment(Experiment),
     /// Load a function with requests and report throughput and latency.
     Bench(bench::BenchArgs),
     /// Invoke a function through a running gateway and print its reply.
@@ -48,6 +53,12 @@ enum Command {
         )]
         gateway: String,
     },
+}
+
+#[derive(Subcommand)]
+enum Experiment {
+    /// Decision time and quality of the merge solver's algorithms on generated graphs.
+    Solver(quilt_solver::cli::SolverExperimentArgs),
 }
 
 fn main() {
@@ -76,6 +87,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => up::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Plan(cmd) => quilt_solver::cli::run(cmd),
+        Command::Experiment(Experiment::Solver(args)) => quilt_solver::cli::run_experiment(args),
         Command::Invoke {
             function,
             data,

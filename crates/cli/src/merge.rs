@@ -22,8 +22,11 @@ pub struct MergeArgs {
     /// The app folder (holds quilt.toml).
     pub app: PathBuf,
     /// A funcTree file: `caller callee` per line, the first name is the root.
-    #[arg(long, required = true)]
-    pub tree: PathBuf,
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
+    pub tree: Option<PathBuf>,
+    /// A plan written by `quilt plan --out`: every group is merged.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
     /// Run a member locally only while fewer than N local asynchronous executions of it are in
     /// flight in the instance; above that, invoke it remotely.
     #[arg(long, value_name = "N", conflicts_with = "no_conditional")]
@@ -48,7 +51,11 @@ pub struct MergeArgs {
 /// Runs `quilt merge`.
 pub fn run(args: MergeArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;
-    let trees = vec![Tree::read(&args.tree)?];
+    let trees = match (&args.tree, &args.plan) {
+        (Some(tree), _) => vec![Tree::read(tree)?],
+        (None, Some(plan)) => plan_trees(plan)?,
+        (None, None) => unreachable!("clap requires --tree or --plan"),
+    };
     let opts = MergeOptions {
         fanout_threshold: args.fanout_threshold.unwrap_or(0),
         keep_ir: args.keep_ir,
@@ -72,6 +79,17 @@ pub fn run(args: MergeArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(())
+}
+
+/// The groups of a plan with more than one member, as trees (a lone function needs no merge).
+pub fn plan_trees(path: &std::path::Path) -> Result<Vec<Tree>> {
+    let plan = quilt_solver::Plan::read(path)?;
+    let mut trees = Vec::new();
+    for group in plan.groups.iter().filter(|g| g.members.len() > 1) {
+        let label = PathBuf::from(format!("{} (group '{}')", path.display(), group.root));
+        trees.push(Tree::parse(&label, &quilt_solver::Plan::func_tree(group))?);
+    }
+    Ok(trees)
 }
 
 fn print_text(r: &GroupReport) {

@@ -402,3 +402,45 @@ async fn call_sites_are_found_in_helpers_closures_threads_and_loops() {
     );
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_solver_plan_is_merged_group_by_group() {
+    let _hello = HELLO.lock().await;
+    let m = app("hello");
+    // hello calls upper and decorate ten times each; the memory limit fits two functions, so the
+    // optimum keeps one edge local and one remote.
+    let graph = r#"{"directed": true, "graph": {"memory_limit": 25, "cpu_limit": 10, "runs": 10},
+        "nodes": [{"id": "hello", "m": 10, "c": 1}, {"id": "upper", "m": 10, "c": 1},
+                  {"id": "decorate", "m": 10, "c": 1}],
+        "links": [{"source": "hello", "target": "upper", "weight": 10, "type": "sync"},
+                  {"source": "hello", "target": "decorate", "weight": 10, "type": "sync"}]}"#;
+    let graph = quilt_solver::CallGraph::from_json_str(graph, "test").unwrap();
+    let limits = graph.limits(None, None, None).unwrap();
+    let opts = quilt_solver::SolveOptions {
+        algorithm: quilt_solver::Algorithm::Exact,
+        time_limit: Duration::from_secs(5),
+        seed: 1,
+    };
+    let plan = quilt_solver::solve(&graph, &limits, &opts).unwrap();
+    assert!(plan.optimal);
+    assert_eq!(plan.cost, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    plan.write(&path).unwrap();
+    let trees = quilt_cli::merge::plan_trees(&path).unwrap();
+    assert_eq!(trees.len(), 1, "one group has two members");
+    assert_eq!(trees[0].root, "hello");
+    assert_eq!(trees[0].members.len(), 2);
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let r = merge_group(&m, &trees[0], &MergeOptions::default()).unwrap();
+    drop(_guard);
+    assert_eq!(count(&r, SiteKind::Direct), 1);
+    assert_eq!(count(&r, SiteKind::Remote), 1);
+    let p = start(&m).await;
+    let body = r#"{"name":"plan"}"#;
+    assert_eq!(
+        post(&p, "hello-merged", body).await,
+        post(&p, "hello", body).await
+    );
+    p.shutdown().await;
+}
