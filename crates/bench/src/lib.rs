@@ -165,7 +165,7 @@ pub async fn run(spec: Spec) -> Result<Outcome> {
     let (connections, interval) = match spec.load {
         Load::Closed { connections } => (connections.max(1), None),
         Load::Open { rate, connections } => {
-            if !(rate > 0.0) {
+            if rate.is_nan() || rate <= 0.0 {
                 bail!("--rate must be positive");
             }
             let c = connections.max(1);

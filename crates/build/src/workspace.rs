@@ -133,11 +133,41 @@ impl GeneratedCrate {
                 quilt_manifest::ident_of(name)
             );
         }
+        s.push_str("];\n");
+        if self.mode.starts_with("Merged") {
+            s.push_str(&self.local_wrappers());
+        }
         let _ = write!(
             s,
-            "];\n\nfn main() {{\n    std::hint::black_box(&quilt_runtime::abi::KEEP);\n    \
+            "\nfn main() {{\n    std::hint::black_box(&quilt_runtime::abi::KEEP);\n    \
              quilt_runtime::serve(&ENTRIES, Mode::{})\n}}\n",
             self.mode
+        );
+        s
+    }
+
+    /// Traced wrappers `quilt_local_<ident>` that the merging compiler makes rewritten sync sites
+    /// call, kept alive (and their signatures intact) through a `#[used]` table.
+    fn local_wrappers(&self) -> String {
+        let mut s = String::new();
+        for name in &self.entries {
+            let ident = quilt_manifest::ident_of(name);
+            let _ = write!(
+                s,
+                "\n/// Local call of `{name}` from a merged member (traced).\n///\n/// # Safety\n/// Called through the Quilt C ABI only.\n\
+                 #[no_mangle]\npub unsafe extern \"C\" fn quilt_local_{ident}(input: *const u8, len: usize, out: *mut QuiltBuf) -> i32 {{\n    \
+                 quilt_runtime::trace::local_call({name:?}, || quilt_fn_{ident}(input, len, out))\n}}\n"
+            );
+        }
+        let _ = write!(
+            s,
+            "\n#[used]\nstatic LOCAL_CALLS: [quilt_runtime::EntryFn; {}] = [{}];\n",
+            self.entries.len(),
+            self.entries
+                .iter()
+                .map(|n| format!("quilt_local_{}", quilt_manifest::ident_of(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         s
     }

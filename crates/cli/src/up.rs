@@ -35,6 +35,10 @@ pub struct UpArgs {
     /// The app variant to run (sets QUILT_VARIANT; the benchmark apps know `sync` and `async`).
     #[arg(long)]
     pub variant: Option<String>,
+    /// Trace every request from the start (switchable later: `POST /_quilt/tracing` with the token
+    /// in .quilt/admin-token).
+    #[arg(long)]
+    pub tracing: bool,
     /// Extra environment for every instance, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -51,6 +55,8 @@ pub struct UpOptions {
     pub fakedb: bool,
     /// Idle timeout override.
     pub idle_timeout: Option<Duration>,
+    /// Trace requests from the start.
+    pub tracing: bool,
 }
 
 /// A running app: its platform and the services started for it.
@@ -99,7 +105,9 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
 pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut out = Vec::new();
     for (d, binary) in MergedDeployment::installed(manifest)? {
-        let root = manifest.function(&d.root).expect("installed() checks members");
+        let root = manifest
+            .function(&d.root)
+            .expect("installed() checks members");
         out.push(Deployable {
             name: d.name,
             binary,
@@ -150,9 +158,34 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
             .idle_timeout
             .unwrap_or(Duration::from_secs_f64(manifest.platform.idle_timeout_s)),
         max_body_bytes: manifest.platform.max_body_bytes,
+        tracing: opts.tracing,
+        span_dir: Some(manifest.work_dir().join("spans")),
+        admin_token: None,
     };
     let platform = Platform::start(config).await?;
+    write_admin_token(manifest, platform.admin_token())?;
     Ok(RunningApp { platform, services })
+}
+
+/// Where `quilt up` leaves the running platform's admin token (readable by its owner only).
+pub fn admin_token_path(manifest: &Manifest) -> PathBuf {
+    manifest.work_dir().join("admin-token")
+}
+
+fn write_admin_token(manifest: &Manifest, token: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = admin_token_path(manifest);
+    std::fs::create_dir_all(manifest.work_dir())?;
+    let tmp = quilt_build::temp_path(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
 }
 
 /// Parses `KEY=VALUE`.
@@ -182,6 +215,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         env,
         fakedb: args.fakedb,
         idle_timeout: args.idle_timeout.map(Duration::from_secs_f64),
+        tracing: args.tracing,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

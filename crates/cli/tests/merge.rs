@@ -41,6 +41,7 @@ async fn start(manifest: &Manifest) -> Platform {
         deployables: up::deployables(manifest).unwrap(),
         idle_timeout: Duration::from_secs(120),
         max_body_bytes: 1 << 20,
+        ..PlatformConfig::default()
     })
     .await
     .unwrap()

@@ -314,7 +314,7 @@ impl Validator<'_> {
             idle_timeout_s: raw.platform.idle_timeout_s.unwrap_or(300.0),
             max_body_bytes: raw.platform.max_body_bytes.unwrap_or(6 * 1024 * 1024),
         };
-        if !(platform.idle_timeout_s > 0.0) {
+        if platform.idle_timeout_s.is_nan() || platform.idle_timeout_s <= 0.0 {
             return Err(self.err(
                 "platform.idle_timeout_s",
                 format!("{} is not a positive number", platform.idle_timeout_s),

@@ -3,7 +3,8 @@
 //! Call sites of `quilt_invoke` / `quilt_invoke_async` are found through the uses of those symbols,
 //! so every site counts wherever it sits (helpers, closures, threads, loops; Rust and C alike). A
 //! site whose callee name is a constant naming a member is rewritten:
-//! - sync: `quilt_invoke(name, len, in, in_len, out)` → `quilt_fn_<ident>(in, in_len, out)`;
+//! - sync: `quilt_invoke(name, len, in, in_len, out)` → `quilt_local_<ident>(in, in_len, out)`, the
+//!   member's entry behind a traced wrapper that inlines to a direct call;
 //! - async: `quilt_invoke_async(name, len, in, in_len)` → `quilt_invoke_async_local(index, in,
 //!   in_len)`, which runs the member on the instance's worker pool (or remotely above the fan-out
 //!   threshold).
@@ -45,6 +46,11 @@ pub struct Site {
 /// The entry symbol of a member: `quilt_fn_<ident>`.
 pub fn entry_symbol(name: &str) -> String {
     format!("quilt_fn_{}", quilt_manifest::ident_of(name))
+}
+
+/// The traced local-call wrapper of a member in a merged binary: `quilt_local_<ident>`.
+pub fn local_symbol(name: &str) -> String {
+    format!("quilt_local_{}", quilt_manifest::ident_of(name))
 }
 
 fn cstr(s: &str) -> CString {
@@ -188,9 +194,14 @@ pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<S
     let mut sites = Vec::new();
     let builder = LLVMCreateBuilderInContext(LLVMGetModuleContext(module));
     let entry = |name: &str| -> Result<LLVMValueRef, String> {
-        function(module, &entry_symbol(name))
+        function(module, &local_symbol(name))
             .filter(|f| LLVMCountBasicBlocks(*f) > 0)
-            .ok_or_else(|| format!("member '{name}' has no entry {}", entry_symbol(name)))
+            .ok_or_else(|| {
+                format!(
+                    "member '{name}' has no local wrapper {}",
+                    local_symbol(name)
+                )
+            })
     };
     let local_async = function(module, "quilt_invoke_async_local");
     let i32t = LLVMInt32TypeInContext(LLVMGetModuleContext(module));

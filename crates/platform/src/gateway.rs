@@ -38,7 +38,109 @@ fn text(code: StatusCode, content_type: &'static str, body: String) -> Response<
     resp
 }
 
+/// A fresh random id of `bytes` bytes, as hex.
+fn random_hex(bytes: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
+fn valid_traceparent(v: &hyper::header::HeaderValue) -> bool {
+    let parts: Vec<&str> = v.to_str().unwrap_or("").split('-').collect();
+    parts.len() == 4 && parts[1].len() == 32 && parts[2].len() == 16
+}
+
 impl Gateway {
+    /// The trace headers to forward: the caller's context, or a new trace for a workflow request;
+    /// none while tracing is off.
+    fn trace_headers(
+        &self,
+        headers: &hyper::HeaderMap,
+    ) -> Option<(hyper::header::HeaderValue, hyper::header::HeaderValue)> {
+        use std::sync::atomic::Ordering;
+        if !self.shared.tracing.load(Ordering::Acquire) {
+            return None;
+        }
+        let traceparent = match headers.get("traceparent") {
+            Some(v) if valid_traceparent(v) => v.clone(),
+            _ => {
+                let tp = format!("00-{}-{}-01", random_hex(16), random_hex(8));
+                hyper::header::HeaderValue::from_str(&tp).expect("hex is a valid header")
+            }
+        };
+        let kind = match headers.get("quilt-kind") {
+            Some(k) if k == "async" => hyper::header::HeaderValue::from_static("async"),
+            _ => hyper::header::HeaderValue::from_static("sync"),
+        };
+        Some((traceparent, kind))
+    }
+
+    /// The platform's own endpoints under `/_quilt/`: spans, resources, and the tracing switch
+    /// (which needs the admin token).
+    async fn admin(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        use std::sync::atomic::Ordering;
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        let json = |v: serde_json::Value| text(StatusCode::OK, "application/json", v.to_string());
+        match (req.method().clone(), path.as_str()) {
+            (Method::GET, "/_quilt/spans") => {
+                let after = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("after=")?.parse().ok())
+                    .unwrap_or(0);
+                let (spans, next) = self.shared.spans.since(after);
+                json(serde_json::json!({ "next": next, "spans": spans }))
+            }
+            (Method::GET, "/_quilt/resources") => {
+                let functions: serde_json::Map<String, serde_json::Value> = self
+                    .pools
+                    .iter()
+                    .map(|(name, pool)| {
+                        (
+                            name.clone(),
+                            serde_json::to_value(pool.resources()).unwrap(),
+                        )
+                    })
+                    .collect();
+                json(serde_json::json!({ "functions": functions }))
+            }
+            (Method::GET, "/_quilt/tracing") => json(serde_json::json!({
+                "tracing": self.shared.tracing.load(Ordering::Acquire)
+            })),
+            (Method::POST, "/_quilt/tracing") => {
+                let expected = format!("Bearer {}", self.shared.admin_token);
+                let authorized = req
+                    .headers()
+                    .get(hyper::header::AUTHORIZATION)
+                    .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+                if !authorized {
+                    return json_error(
+                        StatusCode::UNAUTHORIZED,
+                        "this endpoint needs the admin token (Authorization: Bearer <token>)",
+                        "",
+                    );
+                }
+                let body = Limited::new(req.into_body(), 64).collect().await;
+                let on = match body.map(|b| b.to_bytes()) {
+                    Ok(b) if b.as_ref() == b"on" || b.as_ref() == b"true" => true,
+                    Ok(b) if b.as_ref() == b"off" || b.as_ref() == b"false" => false,
+                    _ => {
+                        return json_error(
+                            StatusCode::BAD_REQUEST,
+                            "body must be 'on' or 'off'",
+                            "",
+                        )
+                    }
+                };
+                self.shared.tracing.store(on, Ordering::Release);
+                json(serde_json::json!({ "tracing": on }))
+            }
+            _ => json_error(StatusCode::NOT_FOUND, &format!("no endpoint {path}"), ""),
+        }
+    }
+
     /// Answers one request.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_string();
@@ -51,6 +153,7 @@ impl Gateway {
                     self.shared.metrics.render(),
                 )
             }
+            (_, p) if p.starts_with("/_quilt/") => return self.admin(req).await,
             _ => {}
         }
         let name = path.trim_start_matches('/');
@@ -97,7 +200,7 @@ impl Gateway {
         if declared.is_some_and(|n| n > self.max_body) {
             return too_large();
         }
-        let traceparent = req.headers().get("traceparent").cloned();
+        let trace = self.trace_headers(req.headers());
         let body = match Limited::new(req.into_body(), self.max_body).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e)
@@ -114,11 +217,14 @@ impl Gateway {
                 )
             }
         };
-        match pool.forward(body, traceparent).await {
-            Ok((status, body)) => {
-                let mut resp = Response::new(Full::new(body));
+        match pool.forward(body, trace).await {
+            Ok(answer) => {
+                if let Some(spans) = &answer.spans {
+                    self.shared.spans.add_header(spans);
+                }
+                let mut resp = Response::new(Full::new(answer.body));
                 *resp.status_mut() =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                    StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
                 resp.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static("application/json"),

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -59,6 +59,20 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// Instance processes started and not yet reaped.
     pub processes: AtomicUsize,
+    /// Whether requests are traced.
+    pub tracing: AtomicBool,
+    /// Spans returned by instances.
+    pub spans: crate::spans::SpanStore,
+    /// Bearer token required by endpoints that change the running platform.
+    pub admin_token: String,
+}
+
+/// An instance's answer.
+pub(crate) struct Forwarded {
+    pub status: u16,
+    pub body: Bytes,
+    /// The `quilt-spans` header, when the request was traced.
+    pub spans: Option<Bytes>,
 }
 
 /// Why a request got no answer from an instance.
@@ -77,7 +91,10 @@ type Waiter = oneshot::Sender<Result<Arc<Instance>, String>>;
 /// One running function process.
 pub(crate) struct Instance {
     id: u64,
+    pid: u32,
     port: u16,
+    /// CPU time used so far, in clock ticks (last sample).
+    cpu_ticks: AtomicU64,
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
     idle_conns: Mutex<Vec<SendRequest<Full<Bytes>>>>,
@@ -98,6 +115,35 @@ pub(crate) struct Pool {
     pub spec: Deployable,
     shared: Arc<Shared>,
     state: Mutex<State>,
+    usage: Usage,
+}
+
+/// Resource use of a pool's instances, sampled from /proc.
+#[derive(Default)]
+struct Usage {
+    /// CPU ticks of instances that are gone.
+    gone_ticks: AtomicU64,
+    /// Largest resident set seen in one instance, KiB.
+    peak_rss_kb: AtomicU64,
+    /// Time spent serving requests, µs (summed over concurrent requests).
+    busy_us: AtomicU64,
+    /// Requests served (any status).
+    served: AtomicU64,
+}
+
+/// Resource figures of one deployable, for profiling.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Resources {
+    /// CPU seconds its instances used.
+    pub cpu_seconds: f64,
+    /// Seconds spent serving requests, summed over concurrent requests.
+    pub busy_seconds: f64,
+    /// Requests served.
+    pub requests: u64,
+    /// Largest resident memory of one instance, MiB.
+    pub peak_rss_mb: f64,
+    /// Instances running now.
+    pub instances: usize,
 }
 
 /// A slot on an instance, given back on drop.
@@ -123,6 +169,7 @@ impl Pool {
                 waiters: VecDeque::new(),
                 next_id: 0,
             }),
+            usage: Usage::default(),
         })
     }
 
@@ -151,10 +198,26 @@ impl Pool {
     pub async fn forward(
         self: &Arc<Pool>,
         body: Bytes,
-        traceparent: Option<hyper::header::HeaderValue>,
-    ) -> Result<(u16, Bytes), ForwardError> {
+        trace: Option<(hyper::header::HeaderValue, hyper::header::HeaderValue)>,
+    ) -> Result<Forwarded, ForwardError> {
         let deadline = Instant::now() + self.spec.timeout;
         let lease = self.acquire(deadline).await?;
+        let started = Instant::now();
+        let result = self.exchange(&lease, body, trace, deadline).await;
+        self.usage
+            .busy_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.usage.served.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn exchange(
+        &self,
+        lease: &Lease,
+        body: Bytes,
+        trace: Option<(hyper::header::HeaderValue, hyper::header::HeaderValue)>,
+        deadline: Instant,
+    ) -> Result<Forwarded, ForwardError> {
         let name = &self.spec.name;
         let timeout_err = || ForwardError::Timeout(name.clone(), self.spec.timeout.as_millis());
         let exchange = async {
@@ -165,12 +228,18 @@ impl Pool {
             let mut req = hyper::Request::post(format!("/{}", self.spec.entry))
                 .header(hyper::header::HOST, "quilt-instance")
                 .header(hyper::header::CONTENT_TYPE, "application/json");
-            if let Some(tp) = traceparent {
-                req = req.header("traceparent", tp);
+            if let Some((traceparent, kind)) = trace {
+                req = req
+                    .header("traceparent", traceparent)
+                    .header("quilt-kind", kind);
             }
             let req = req.body(Full::new(body)).expect("valid request");
             let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
+            let spans = resp
+                .headers()
+                .get("quilt-spans")
+                .map(|v| Bytes::copy_from_slice(v.as_bytes()));
             let body = resp
                 .into_body()
                 .collect()
@@ -178,7 +247,11 @@ impl Pool {
                 .map_err(|e| e.to_string())?
                 .to_bytes();
             lease.instance.put_conn(sender);
-            Ok::<_, String>((status, body))
+            Ok::<_, String>(Forwarded {
+                status,
+                body,
+                spans,
+            })
         };
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -328,6 +401,37 @@ impl Pool {
         self.gauge(&st);
     }
 
+    /// Samples CPU time and peak memory of every instance from /proc.
+    pub fn sample(&self) {
+        let st = self.state.lock().unwrap();
+        for inst in &st.instances {
+            let Some((ticks, hwm_kb)) = proc_usage(inst.pid) else {
+                continue;
+            };
+            inst.cpu_ticks.store(ticks, Ordering::Relaxed);
+            self.usage.peak_rss_kb.fetch_max(hwm_kb, Ordering::Relaxed);
+        }
+    }
+
+    /// Resource figures so far.
+    pub fn resources(&self) -> Resources {
+        self.sample();
+        let st = self.state.lock().unwrap();
+        let alive: u64 = st
+            .instances
+            .iter()
+            .map(|i| i.cpu_ticks.load(Ordering::Relaxed))
+            .sum();
+        let ticks = alive + self.usage.gone_ticks.load(Ordering::Relaxed);
+        Resources {
+            cpu_seconds: ticks as f64 / clock_ticks_per_second(),
+            busy_seconds: self.usage.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
+            requests: self.usage.served.load(Ordering::Relaxed),
+            peak_rss_mb: self.usage.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0,
+            instances: st.instances.len(),
+        }
+    }
+
     /// Running instances.
     pub fn instance_count(&self) -> usize {
         self.state.lock().unwrap().instances.len()
@@ -417,7 +521,9 @@ impl Pool {
         let (stop_tx, stop_rx) = oneshot::channel();
         let instance = Arc::new(Instance {
             id,
+            pid,
             port,
+            cpu_ticks: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             last_used: Mutex::new(Instant::now()),
             idle_conns: Mutex::new(Vec::new()),
@@ -460,8 +566,14 @@ impl Pool {
         if oom {
             what.push_str(", killed by its memory limit");
         }
-        *instance.exit.lock().unwrap() = Some(what.clone());
+        // Not alive before the exit is published: a request that sees the exit (and answers 502)
+        // must not leave a next request to be routed to this instance.
         instance.alive.store(false, Ordering::Release);
+        *instance.exit.lock().unwrap() = Some(what.clone());
+        self.usage.gone_ticks.fetch_add(
+            instance.cpu_ticks.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         let mut st = self.state.lock().unwrap();
         st.instances.retain(|i| !Arc::ptr_eq(i, instance));
         if !asked {
@@ -474,6 +586,31 @@ impl Pool {
         }
         self.maybe_start(&mut st);
         self.gauge(&st);
+    }
+}
+
+/// CPU ticks (user + system) and peak resident memory (KiB) of a process.
+fn proc_usage(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Some((ticks, hwm))
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
     }
 }
 

@@ -7,8 +7,9 @@ mod instances;
 pub mod limits;
 pub mod metrics;
 pub mod services;
+pub mod spans;
 
-pub use instances::Deployable;
+pub use instances::{Deployable, Resources};
 pub use limits::Enforcement;
 
 use anyhow::{Context, Result};
@@ -34,6 +35,26 @@ pub struct PlatformConfig {
     pub idle_timeout: Duration,
     /// Largest request body (413 above).
     pub max_body_bytes: usize,
+    /// Trace requests from the start (switchable at run time through `/_quilt/tracing`).
+    pub tracing: bool,
+    /// Where the span store keeps its segments (memory only when None).
+    pub span_dir: Option<std::path::PathBuf>,
+    /// The admin token; a random one when None.
+    pub admin_token: Option<String>,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        PlatformConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            deployables: Vec::new(),
+            idle_timeout: Duration::from_secs(300),
+            max_body_bytes: 6 << 20,
+            tracing: false,
+            span_dir: None,
+            admin_token: None,
+        }
+    }
 }
 
 /// A running platform; [`Platform::shutdown`] stops it and every instance it started.
@@ -59,6 +80,9 @@ impl Platform {
             idle_timeout: config.idle_timeout,
             stopping: AtomicBool::new(false),
             processes: AtomicUsize::new(0),
+            tracing: AtomicBool::new(config.tracing),
+            spans: spans::SpanStore::new(config.span_dir.clone()),
+            admin_token: config.admin_token.clone().unwrap_or_else(random_token),
         });
         shared
             .metrics
@@ -102,6 +126,30 @@ impl Platform {
         self.addr
     }
 
+    /// The token that endpoints changing the platform require.
+    pub fn admin_token(&self) -> &str {
+        &self.gateway.shared.admin_token
+    }
+
+    /// Spans from sequence number `after` on, and the next sequence number.
+    pub fn spans(&self, after: u64) -> (Vec<spans::Span>, u64) {
+        self.gateway.shared.spans.since(after)
+    }
+
+    /// Resource figures per route.
+    pub fn resources(&self) -> HashMap<String, Resources> {
+        self.gateway
+            .pools
+            .iter()
+            .map(|(name, pool)| (name.clone(), pool.resources()))
+            .collect()
+    }
+
+    /// Switches tracing on or off.
+    pub fn set_tracing(&self, on: bool) {
+        self.gateway.shared.tracing.store(on, Ordering::Release);
+    }
+
     /// How memory and CPU limits are enforced here.
     pub fn enforcement(&self) -> &Enforcement {
         &self.gateway.shared.enforcement
@@ -142,6 +190,14 @@ impl Platform {
     }
 }
 
+fn random_token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
@@ -177,6 +233,7 @@ async fn reaper(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         }
         for pool in gateway.pools.values() {
             pool.reap_idle();
+            pool.sample();
         }
     }
 }

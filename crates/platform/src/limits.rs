@@ -4,6 +4,7 @@
 //! when the instance is gone.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const CGROOT: &str = "/sys/fs/cgroup";
 const CFS_PERIOD_US: u64 = 100_000;
@@ -89,7 +90,11 @@ impl InstanceGroup {
         memory_mb: u64,
         cpu: f64,
     ) -> std::io::Result<InstanceGroup> {
-        let leaf = format!("quilt-{}-{name}", std::process::id());
+        // Unique within the process too: several platforms may run in one process (tests), and
+        // two instances sharing a group would share its limit.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let seq = NEXT.fetch_add(1, Ordering::Relaxed);
+        let leaf = format!("quilt-{}-{seq}-{name}", std::process::id());
         let quota = ((cpu * CFS_PERIOD_US as f64).round() as u64).max(1000);
         let memory = memory_mb * 1024 * 1024;
         let mut group = InstanceGroup { dirs: Vec::new() };
@@ -141,13 +146,23 @@ impl InstanceGroup {
     /// Whether the memory controller killed a process for exceeding the limit.
     pub fn oom_killed(&self) -> bool {
         self.dirs.iter().any(|d| {
-            let v1 = std::fs::read_to_string(d.join("memory.failcnt"))
+            // v1: the `oom_kill` count of memory.oom_control (kernels >= 4.13); `memory.failcnt`
+            // only where that line is missing (it stays 0 when a single allocation is OOM-killed).
+            let failcnt = || {
+                std::fs::read_to_string(d.join("memory.failcnt"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            };
+            let v1 = std::fs::read_to_string(d.join("memory.oom_control"))
                 .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > 0)
-                && std::fs::read_to_string(d.join("memory.oom_control"))
-                    .map(|s| s.contains("oom_kill ") && !s.contains("oom_kill 0"))
-                    .unwrap_or(true);
+                .map(
+                    |s| match s.lines().find_map(|l| l.strip_prefix("oom_kill ")) {
+                        Some(n) => n.trim() != "0",
+                        None => failcnt(),
+                    },
+                )
+                .unwrap_or(false);
             let v2 = std::fs::read_to_string(d.join("memory.events"))
                 .map(|s| {
                     s.lines()

@@ -44,7 +44,16 @@ impl Service {
     pub fn memcached() -> Result<Service> {
         let port = free_port()?;
         let mut cmd = Command::new("memcached");
-        cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "256"]);
+        cmd.args([
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-m",
+            "256",
+        ]);
         if nix_is_root() {
             cmd.args(["-u", "root"]);
         }

@@ -66,11 +66,11 @@ pub unsafe extern "C" fn quilt_invoke(
     let name = bytes(name, name_len);
     if let Some(i) = local_index(name) {
         let entry = LOCAL.get().unwrap().entries[i];
-        return (entry.func)(input, input_len, out);
+        return trace::local_call(entry.name, || (entry.func)(input, input_len, out));
     }
     match name_str(name) {
         Ok(name) => {
-            let (status, buf) = client::invoke(name, bytes(input, input_len));
+            let (status, buf) = client::invoke(name, bytes(input, input_len), trace::Kind::Sync);
             out.write(buf);
             status
         }
@@ -167,7 +167,9 @@ fn spawn_local(index: usize, input: &[u8]) -> u64 {
         trace::set(parent);
         let mut out = QuiltBuf::EMPTY;
         // SAFETY: the entry follows the ABI; `input` lives until it returns.
-        let status = unsafe { (entry.func)(input.as_ptr(), input.len(), &mut out) };
+        let run = || unsafe { (entry.func)(input.as_ptr(), input.len(), &mut out) };
+        let status = trace::execute(entry.name, trace::Kind::Async, true, run);
+        trace::set(None);
         if local.threshold != 0 {
             local.in_flight[index].fetch_sub(1, Ordering::AcqRel);
         }
@@ -182,7 +184,8 @@ fn spawn_remote(name: String, input: Vec<u8>) -> u64 {
     let parent = trace::current();
     pool::spawn(move || {
         trace::set(parent);
-        let (status, out) = client::invoke(&name, &input);
+        let (status, out) = client::invoke(&name, &input, trace::Kind::Async);
+        trace::set(None);
         done.complete(status, out);
     });
     pool::into_handle(slot)

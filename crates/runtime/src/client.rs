@@ -34,12 +34,12 @@ fn client() -> &'static Client {
 }
 
 /// Invokes `name` through the gateway; returns the ABI status and the reply or error message.
-pub fn invoke(name: &str, input: &[u8]) -> (i32, QuiltBuf) {
+pub fn invoke(name: &str, input: &[u8], kind: trace::Kind) -> (i32, QuiltBuf) {
     let c = client();
     let Some(gateway) = c.gateway.as_deref() else {
         return fail(sdk::ERR_UNAVAILABLE, format!("{GATEWAY_ENV} is not set"));
     };
-    let request = encode_request(name, input);
+    let request = encode_request(name, input, kind);
     // A kept-alive connection may have been closed by the gateway: retry once on a fresh one when
     // nothing at all came back on a reused connection.
     let reused = c.idle.lock().unwrap().pop();
@@ -71,15 +71,20 @@ pub fn invoke(name: &str, input: &[u8]) -> (i32, QuiltBuf) {
     }
 }
 
-fn encode_request(name: &str, input: &[u8]) -> Vec<u8> {
+fn encode_request(name: &str, input: &[u8], kind: trace::Kind) -> Vec<u8> {
     let mut req = Vec::with_capacity(input.len() + 160);
     let _ = write!(
         req,
         "POST /{name} HTTP/1.1\r\nHost: quilt\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         input.len()
     );
-    if let Some(tp) = trace::current() {
-        let _ = write!(req, "traceparent: {tp}\r\n");
+    if let Some(tp) = trace::traceparent() {
+        let _ = write!(
+            req,
+            "traceparent: {tp}\r\n{}: {}\r\n",
+            trace::KIND_HEADER,
+            kind.as_str()
+        );
     }
     req.extend_from_slice(b"\r\n");
     req.extend_from_slice(input);

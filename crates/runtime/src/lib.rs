@@ -16,7 +16,7 @@ pub mod abi;
 pub mod client;
 pub mod pool;
 pub mod server;
-mod trace;
+pub mod trace;
 
 pub use quilt_sdk::abi::{EntryFn, QuiltBuf};
 pub use server::serve;

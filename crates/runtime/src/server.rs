@@ -46,6 +46,7 @@ struct Request {
     path: String,
     close: bool,
     traceparent: Option<String>,
+    kind: trace::Kind,
 }
 
 fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
@@ -63,6 +64,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
         path: req.path.unwrap_or("/").to_string(),
         close: req.version == Some(0),
         traceparent: None,
+        kind: trace::Kind::Sync,
     };
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
@@ -76,6 +78,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
             r.close = h.value.eq_ignore_ascii_case(b"close");
         } else if h.name.eq_ignore_ascii_case("traceparent") {
             r.traceparent = std::str::from_utf8(h.value).ok().map(str::to_string);
+        } else if h.name.eq_ignore_ascii_case(trace::KIND_HEADER) && h.value == b"async" {
+            r.kind = trace::Kind::Async;
         }
     }
     if r.body_len > MAX_BODY {
@@ -94,7 +98,7 @@ fn serve_connection(mut stream: TcpStream, entries: &'static [Entry]) {
                 Ok(Some(r)) if buf.len() >= r.head_len + r.body_len => break r,
                 Ok(_) => {}
                 Err(message) => {
-                    let _ = respond(&mut stream, 400, &error_body("", &message), true);
+                    let _ = respond(&mut stream, 400, &error_body("", &message), None, true);
                     return;
                 }
             }
@@ -104,18 +108,21 @@ fn serve_connection(mut stream: TcpStream, entries: &'static [Entry]) {
             }
         };
         let body = &buf[req.head_len..req.head_len + req.body_len];
-        let (code, reply) = dispatch(entries, &req, body);
-        if respond(&mut stream, code, &reply, req.close).is_err() || req.close {
+        let (code, reply, spans) = dispatch(entries, &req, body);
+        if respond(&mut stream, code, &reply, spans.as_deref(), req.close).is_err() || req.close {
             return;
         }
         buf.drain(..req.head_len + req.body_len);
     }
 }
 
-fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> (u16, Vec<u8>) {
+/// Status, body, and the spans recorded while serving (when traced).
+type Reply = (u16, Vec<u8>, Option<String>);
+
+fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> Reply {
     let path = req.path.split('?').next().unwrap_or("");
     if path == "/healthz" {
-        return (200, b"ok".to_vec());
+        return (200, b"ok".to_vec(), None);
     }
     let name = path.trim_start_matches('/');
     let entry = match entries.iter().find(|e| e.name == name) {
@@ -123,16 +130,21 @@ fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> (u16, Vec<u8>) {
         None if name.is_empty() && entries.len() == 1 => &entries[0],
         None => {
             let msg = format!("no function '{name}' in this instance");
-            return (404, error_body(name, &msg));
+            return (404, error_body(name, &msg), None);
         }
     };
     if !req.post {
-        return (405, error_body(entry.name, "use POST to invoke a function"));
+        return (
+            405,
+            error_body(entry.name, "use POST to invoke a function"),
+            None,
+        );
     }
-    trace::set(req.traceparent.clone());
+    let spans = trace::begin_request(req.traceparent.as_deref());
     let mut out = QuiltBuf::EMPTY;
     // SAFETY: the entry follows the ABI; `body` is live for the call.
-    let status = unsafe { (entry.func)(body.as_ptr(), body.len(), &mut out) };
+    let call = || unsafe { (entry.func)(body.as_ptr(), body.len(), &mut out) };
+    let status = trace::execute(entry.name, req.kind, false, call);
     trace::set(None);
     let reply = if status == sdk::OK {
         out.as_slice().to_vec()
@@ -140,7 +152,8 @@ fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> (u16, Vec<u8>) {
         error_body(entry.name, &String::from_utf8_lossy(out.as_slice()))
     };
     out.release();
-    (http_status(status), reply)
+    let spans = spans.map(|s| trace::take_spans(&s));
+    (http_status(status), reply, spans)
 }
 
 /// The HTTP status that carries an ABI status.
@@ -160,7 +173,13 @@ fn error_body(function: &str, message: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn respond(stream: &mut TcpStream, code: u16, body: &[u8], close: bool) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    code: u16,
+    body: &[u8],
+    spans: Option<&str>,
+    close: bool,
+) -> std::io::Result<()> {
     let reason = match code {
         200 => "OK",
         400 => "Bad Request",
@@ -173,10 +192,14 @@ fn respond(stream: &mut TcpStream, code: u16, body: &[u8], close: bool) -> std::
     let mut out = Vec::with_capacity(body.len() + 128);
     let _ = write!(
         out,
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}",
         body.len(),
         if close { "Connection: close\r\n" } else { "" }
     );
+    if let Some(spans) = spans {
+        let _ = write!(out, "{}: {spans}\r\n", trace::SPANS_HEADER);
+    }
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     stream.write_all(&out)
 }

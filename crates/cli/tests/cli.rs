@@ -1,0 +1,390 @@
+//! The `quilt` binary as a user runs it: `quilt up` as a child process serving examples/hello and
+//! tests/apps/faults, `quilt invoke` against it, SIGTERM/SIGINT leaving no process behind, and
+//! `quilt build` reporting manifest errors.
+
+#[path = "../../platform/tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
+
+fn quilt() -> Command {
+    let mut cmd = Command::new(QUILT);
+    cmd.env("QUILT_TARGET_DIR", common::quilt_target_dir())
+        .env("QUILT_LOG", "warn")
+        .env_remove("QUILT_GATEWAY_URL");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("running quilt")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A `quilt up` child process; killed if the test fails before stopping it.
+struct Up {
+    child: Child,
+    gateway: SocketAddr,
+}
+
+impl Up {
+    /// Starts `quilt up <app> --port 0` (which builds the app) and waits for its gateway address.
+    fn start(app: &str) -> Up {
+        let dir = common::root().join(app);
+        // Builds of one app must not overlap (other test processes may build it too).
+        let lock = common::build_lock();
+        let mut child = quilt()
+            .arg("up")
+            .arg(&dir)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting quilt up");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("QUILT_GATEWAY http://") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        // The first build compiles the runtime and the functions' dependencies.
+        let end = Instant::now() + Duration::from_secs(900);
+        let gateway = loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(addr) => break addr.parse().expect("gateway address"),
+                Err(_) => {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        panic!("quilt up {app} exited before serving: {status}");
+                    }
+                    if Instant::now() > end {
+                        let _ = child.kill();
+                        panic!("quilt up {app} did not start serving");
+                    }
+                }
+            }
+        };
+        drop(lock);
+        Up { child, gateway }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for a clean exit.
+    fn stop(mut self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let end = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < end, "quilt up ignored SIG{signal}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "quilt up exited with {status} on SIG{signal}"
+        );
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The parent pid of a process.
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Memory cgroups (v1) named after process `pid`, as the platform names its instances' groups.
+fn memory_cgroups_named_after(pid: u32) -> Vec<String> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(path) = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|x| x.1))
+    else {
+        return Vec::new();
+    };
+    let dir = Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'));
+    let prefix = format!("quilt-{pid}-");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn hello_end_to_end_through_quilt_up_then_sigterm_leaves_nothing() {
+    let up = Up::start("examples/hello");
+    let rt = rt();
+
+    let r = rt.block_on(common::post(up.gateway, "/hello", r#"{"name":"quilt"}"#));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, r#"{"message":"Hello, QUILT!"}"#);
+
+    // quilt invoke prints the reply.
+    let out = run(quilt()
+        .args([
+            "invoke",
+            "hello",
+            "--data",
+            r#"{"name":"quilt"}"#,
+            "--gateway",
+        ])
+        .arg(up.url()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim_end(),
+        r#"{"message":"Hello, QUILT!"}"#
+    );
+
+    // --data-file, and the gateway from the environment.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), r#"{"text":"abc-xyz"}"#).unwrap();
+    let out = run(quilt()
+        .args(["invoke", "upper", "--data-file"])
+        .arg(file.path())
+        .env("QUILT_GATEWAY_URL", up.url()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim_end(), r#"{"text":"ABC-XYZ"}"#);
+
+    // Failure: non-zero exit and the error on stderr.
+    let out = run(quilt()
+        .args(["invoke", "no-such-function", "--gateway"])
+        .arg(up.url()));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("404") && err.contains("unknown function"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    // The instances: one process per function, children of quilt up, running the built binaries.
+    let pids = common::instance_pids(up.gateway, None);
+    assert_eq!(pids.len(), 3, "hello, upper, decorate: {pids:?}");
+    let bin = common::root().join("examples/hello/.quilt/bin");
+    for &pid in &pids {
+        assert_eq!(ppid(pid), Some(up.child.id()), "instance {pid}'s parent");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert!(
+            exe.starts_with(&bin),
+            "instance {pid} runs {}",
+            exe.display()
+        );
+    }
+    let up_pid = up.child.id();
+    let gateway = up.gateway;
+    let groups = memory_cgroups_named_after(up_pid);
+
+    up.stop("TERM");
+    for &pid in &pids {
+        assert!(!common::is_running(pid), "instance {pid} outlived quilt up");
+    }
+    assert_eq!(common::instance_pids(gateway, None), Vec::<u32>::new());
+    assert_eq!(
+        memory_cgroups_named_after(up_pid),
+        Vec::<String>::new(),
+        "cgroups left behind (were: {groups:?})"
+    );
+}
+
+#[test]
+fn invoke_reports_function_failures_and_sigint_stops_everything() {
+    let up = Up::start("tests/apps/faults");
+
+    let out = run(quilt()
+        .args(["invoke", "echo", "--data", r#"{"a":[1,2]}"#, "--gateway"])
+        .arg(up.url()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim_end(), r#"{"a":[1,2]}"#);
+
+    let out = run(quilt()
+        .args([
+            "invoke",
+            "crash",
+            "--data",
+            r#"{"how":"exit"}"#,
+            "--gateway",
+        ])
+        .arg(up.url()));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("HTTP 502") && err.contains("exit code 3"),
+        "{err}"
+    );
+
+    let out = run(quilt()
+        .args([
+            "invoke",
+            "crash",
+            "--data",
+            r#"{"how":"none"}"#,
+            "--gateway",
+        ])
+        .arg(up.url()));
+    assert!(out.status.success(), "after a crash: {}", text(&out.stderr));
+
+    let pids = common::instance_pids(up.gateway, None);
+    assert_eq!(pids.len(), 2, "echo and the restarted crash: {pids:?}");
+    let gateway = up.gateway;
+    up.stop("INT");
+    for &pid in &pids {
+        assert!(!common::is_running(pid), "instance {pid} outlived quilt up");
+    }
+
+    // Nothing listens any more: invoke fails with a clear error.
+    let out = run(quilt()
+        .args(["invoke", "echo", "--gateway"])
+        .arg(format!("http://{gateway}")));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot reach"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Writes an app with this manifest (and sources `f.c`, `crate/Cargo.toml`) and runs `quilt build`
+/// on it; returns stderr, asserting that the build failed.
+fn build_error(manifest: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.c"), "").unwrap();
+    std::fs::create_dir(dir.path().join("crate")).unwrap();
+    std::fs::write(dir.path().join("crate/Cargo.toml"), "").unwrap();
+    if let Some(m) = manifest {
+        std::fs::write(dir.path().join("quilt.toml"), m).unwrap();
+    }
+    let out = run(quilt().arg("build").arg(dir.path()));
+    assert!(!out.status.success(), "quilt build accepted:\n{manifest:?}");
+    assert!(
+        !dir.path().join(".quilt").exists(),
+        "a build started from an invalid manifest"
+    );
+    text(&out.stderr)
+}
+
+#[test]
+fn build_reports_manifest_errors_with_file_field_and_value() {
+    let app = "[app]\nname = \"demo\"\n";
+    let func = |name: &str, lang: &str, source: &str, extra: &str| {
+        format!(
+            "[[functions]]\nname = \"{name}\"\nlanguage = \"{lang}\"\n\
+             source = \"{source}\"\n{extra}\n"
+        )
+    };
+    let ok = func("a", "c", "f.c", "");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!("{app}{}", func("a", "cobol", "f.c", "")),
+            "functions[0].language",
+            "cobol",
+        ),
+        (
+            format!("{app}{}", func("Bad_Name", "c", "f.c", "")),
+            "functions[0].name",
+            "Bad_Name",
+        ),
+        (
+            format!("{app}{}", func("a", "c", "nowhere.c", "")),
+            "functions[0].source",
+            "nowhere.c",
+        ),
+        (
+            format!("{app}{}", func("a", "rust", "f.c", "")),
+            "functions[0].source",
+            "not a Rust crate",
+        ),
+        (
+            format!("{app}{ok}{ok}"),
+            "functions[1].name",
+            "duplicate function name 'a'",
+        ),
+        (
+            format!("{app}{ok}[[workflows]]\nname = \"w\"\nentry = \"missing\"\n"),
+            "workflows[0].entry",
+            "missing",
+        ),
+        (
+            format!("{app}{}", func("a", "c", "f.c", "max_instances = 0")),
+            "functions[0].max_instances",
+            "0",
+        ),
+        (
+            format!("{app}{}", func("a", "c", "f.c", "min_instances = 5")),
+            "functions[0].min_instances",
+            "5",
+        ),
+        (
+            format!("{app}{}", func("a", "c", "f.c", "memroy_mb = 64")),
+            "syntax",
+            "memroy_mb",
+        ),
+        (
+            format!("{app}{ok}[platform]\nidle_timeout_s = -1.0\n"),
+            "platform.idle_timeout_s",
+            "-1",
+        ),
+        (
+            "[app]\nname = \"demo\"\n".to_string(),
+            "functions",
+            "no functions",
+        ),
+    ];
+    for (manifest, field, value) in &cases {
+        let err = build_error(Some(manifest));
+        assert!(err.contains("quilt.toml"), "no file in: {err}");
+        assert!(
+            err.contains(&format!(": {field}: ")),
+            "no field {field} in: {err}"
+        );
+        assert!(err.contains(value), "no value {value} in: {err}");
+    }
+    let err = build_error(None);
+    assert!(
+        err.contains("quilt.toml") && err.contains("cannot read"),
+        "{err}"
+    );
+}

@@ -1,0 +1,260 @@
+//! Helpers shared by the platform's and the CLI's integration tests (the CLI's tests include this
+//! file with `#[path]`): building test apps once, starting a platform, a small HTTP client, reading
+//! Prometheus text, and finding instance processes in /proc.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use quilt_manifest::Manifest;
+use quilt_platform::{Deployable, Platform, PlatformConfig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// The shared cargo target folder of test apps; also exported as `QUILT_TARGET_DIR` so that every
+/// app built by this process (or its children) shares compiled dependencies.
+pub fn quilt_target_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("QUILT_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/quilt-apps"));
+        std::fs::create_dir_all(&dir).expect("creating the test apps' target folder");
+        // Set once, before this process starts any build.
+        std::env::set_var("QUILT_TARGET_DIR", &dir);
+        dir
+    })
+    .clone()
+}
+
+/// An exclusive lock on app builds, across threads and processes (nextest runs each test in its own
+/// process; two builds of one app would race on its generated files). Released on drop.
+pub fn build_lock() -> std::fs::File {
+    let path = quilt_target_dir().join(".quilt-test-build.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .expect("opening the build lock");
+    file.lock().expect("locking the build lock");
+    file
+}
+
+/// The app at `<workspace>/<rel>` (e.g. `examples/hello`, `tests/apps/faults`), built once per
+/// process.
+pub fn built(rel: &str) -> Manifest {
+    static BUILT: OnceLock<Mutex<HashMap<String, Manifest>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(m) = built.get(rel) {
+        return m.clone();
+    }
+    quilt_target_dir();
+    let manifest = Manifest::load(&root().join(rel)).expect("valid manifest");
+    {
+        let _lock = build_lock();
+        quilt_build::build_app(&manifest).expect("the app builds");
+    }
+    built.insert(rel.to_string(), manifest.clone());
+    manifest
+}
+
+/// The deployables of an app's functions (what `quilt up` serves).
+pub fn deployables(manifest: &Manifest) -> Vec<Deployable> {
+    manifest
+        .functions
+        .iter()
+        .map(|f| Deployable {
+            name: f.name.clone(),
+            binary: manifest.work_dir().join("bin").join(&f.name),
+            entry: f.name.clone(),
+            memory_mb: f.memory_mb,
+            cpu: f.cpu,
+            min_instances: f.min_instances,
+            max_instances: f.max_instances,
+            concurrency: f.concurrency,
+            queue: f.queue,
+            timeout: Duration::from_millis(f.timeout_ms),
+            env: Vec::new(),
+        })
+        .collect()
+}
+
+/// Starts a platform on 127.0.0.1:0 serving the app; `idle` overrides the manifest's idle timeout.
+pub async fn start(manifest: &Manifest, idle: Option<Duration>) -> Platform {
+    Platform::start(PlatformConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        deployables: deployables(manifest),
+        idle_timeout: idle
+            .unwrap_or_else(|| Duration::from_secs_f64(manifest.platform.idle_timeout_s)),
+        max_body_bytes: manifest.platform.max_body_bytes,
+        ..PlatformConfig::default()
+    })
+    .await
+    .expect("the platform starts")
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the body when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} (status {})", self.body, self.status))
+    }
+}
+
+/// Sends one request on a fresh connection.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, body: impl Into<Bytes>) -> Resp {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body.into()))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"))
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp {
+        status,
+        content_type,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// `POST <path>` with a body.
+pub async fn post(addr: SocketAddr, path: &str, body: impl Into<Bytes>) -> Resp {
+    request(addr, "POST", path, body).await
+}
+
+/// `GET <path>`.
+pub async fn get(addr: SocketAddr, path: &str) -> Resp {
+    request(addr, "GET", path, Bytes::new()).await
+}
+
+/// The value of the sample `name{labels}` in Prometheus text (labels in any order; other labels of
+/// the sample are ignored).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric_name, label_text) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric_name != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.split(',').any(|p| p == format!("{k}=\"{v}\"")));
+            if all {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
+}
+
+/// A metric of a running platform (0 when absent).
+pub async fn metric_of(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metric(&get(addr, "/metrics").await.body, name, labels).unwrap_or(0.0)
+}
+
+/// The environment of a process, as `KEY=value` strings (empty when unreadable).
+fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Live (not zombie) processes whose environment says they are instances started by the gateway at
+/// `gateway` (`QUILT_GATEWAY`), optionally of one function (`QUILT_FUNCTION`).
+pub fn instance_pids(gateway: SocketAddr, function: Option<&str>) -> Vec<u32> {
+    let want_gw = format!("QUILT_GATEWAY={gateway}");
+    let want_fn = function.map(|f| format!("QUILT_FUNCTION={f}"));
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !is_running(pid) {
+            continue;
+        }
+        let env = environ(pid);
+        if env.contains(&want_gw) && want_fn.as_ref().is_none_or(|f| env.contains(f)) {
+            pids.push(pid);
+        }
+    }
+    pids.sort();
+    pids
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `limit` passes; returns whether it held.
+pub async fn eventually(limit: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Benchmark of the local platform's gateway (not a test): the `noop` function of tests/apps/faults
+# through the gateway, measured with wrk.
+#
+#   - p50 latency at 1 connection                 (target: <= 150 us)
+#   - requests/s at 16 connections                (target: >= 10,000)
+#   - one extra hop: `relay` invokes `noop` through the gateway; relay p50 - noop p50 at 1 connection
+#                                                 (target: <= 250 us)
+#   - for reference: the noop instance alone, without the gateway (p50 at 1 connection)
+#
+# Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT]
+# Prints wrk's output and a summary; docs/PERFORMANCE.md ("Platform") records the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=10
+port=18431
+while (($#)); do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --port) port=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration SECONDS] [--port PORT]" >&2; exit 2 ;;
+  esac
+done
+direct_port=$((port + 1))
+
+command -v wrk >/dev/null || { echo "bench-platform: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+export QUILT_TARGET_DIR="${QUILT_TARGET_DIR:-$PWD/target/quilt-apps}"
+export QUILT_LOG="${QUILT_LOG:-warn}"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+EOF
+
+cargo build --release --quiet -p quilt-cli
+quilt=target/release/quilt
+
+# The platform (it builds tests/apps/faults first: release binaries of every function).
+"$quilt" up tests/apps/faults --port "$port" >"$work/up.out" 2>"$work/up.err" &
+pids+=($!)
+for _ in $(seq 3000); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/up.err" >&2; exit 1; }
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "bench-platform: quilt up did not start" >&2; exit 1; }
+
+# The noop binary on its own, for reference (no gateway in front).
+QUILT_PORT=$direct_port tests/apps/faults/.quilt/bin/noop >/dev/null &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$direct_port/healthz" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+# Cold starts happen here, not during the measurements.
+for f in noop relay; do
+  curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$port/$f" >/dev/null
+done
+
+# Converts wrk's latency ("61.00us", "1.20ms", "1.00s") to microseconds.
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    if (u == "ms") n *= 1000; else if (u == "s") n *= 1000000;
+    printf "%.1f", n }'
+}
+
+# run NAME THREADS CONNECTIONS URL: runs wrk, keeps its output in $work/NAME.txt.
+run() {
+  local name=$1 threads=$2 conns=$3 url=$4
+  echo "== $name: wrk -t$threads -c$conns -d${duration}s --latency -s post.lua $url"
+  wrk -t"$threads" -c"$conns" -d"${duration}s" --latency -s "$work/post.lua" "$url" | tee "$work/$name.txt"
+  if grep -q "Non-2xx" "$work/$name.txt"; then
+    echo "bench-platform: $name got non-2xx responses" >&2
+    exit 1
+  fi
+}
+p50() { to_us "$(awk '$1 == "50%" { print $2 }' "$work/$1.txt")"; }
+p99() { to_us "$(awk '$1 == "99%" { print $2 }' "$work/$1.txt")"; }
+rps() { awk '$1 == "Requests/sec:" { printf "%.0f", $2 }' "$work/$1.txt"; }
+
+gw="http://127.0.0.1:$port"
+run noop-c1 1 1 "$gw/noop"
+run noop-c16 2 16 "$gw/noop"
+run relay-c1 1 1 "$gw/relay"
+run relay-c16 2 16 "$gw/relay"
+run direct-c1 1 1 "http://127.0.0.1:$direct_port/noop"
+run direct-c16 2 16 "http://127.0.0.1:$direct_port/noop"
+
+hop=$(awk -v a="$(p50 relay-c1)" -v b="$(p50 noop-c1)" 'BEGIN { printf "%.1f", a - b }')
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le") ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
+
+cat <<EOF
+
+== Summary ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per run)
+noop through the gateway, 1 connection:   p50 $(p50 noop-c1) us, p99 $(p99 noop-c1) us, $(rps noop-c1) req/s   (target p50 <= 150 us: $(verdict "$(p50 noop-c1)" 150 le))
+noop through the gateway, 16 connections: $(rps noop-c16) req/s, p50 $(p50 noop-c16) us, p99 $(p99 noop-c16) us   (target >= 10000 req/s: $(verdict "$(rps noop-c16)" 10000 ge))
+relay -> noop, 1 connection:              p50 $(p50 relay-c1) us, p99 $(p99 relay-c1) us, $(rps relay-c1) req/s
+relay -> noop, 16 connections:            $(rps relay-c16) req/s, p50 $(p50 relay-c16) us
+one extra hop (relay p50 - noop p50):     $hop us   (target <= 250 us: $(verdict "$hop" 250 le))
+noop instance alone, 1 connection:        p50 $(p50 direct-c1) us, $(rps direct-c1) req/s
+noop instance alone, 16 connections:      $(rps direct-c16) req/s, p50 $(p50 direct-c16) us
+EOF
