@@ -16,6 +16,16 @@ pub async fn get(url: &str) -> Result<(u16, Bytes)> {
 }
 
 async fn request(method: hyper::Method, url: &str, body: Vec<u8>) -> Result<(u16, Bytes)> {
+    request_with(method, url, body, &[]).await
+}
+
+/// Sends a request with extra headers; returns the status and body.
+pub async fn request_with(
+    method: hyper::Method,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Bytes)> {
     let uri: hyper::Uri = url.parse().with_context(|| format!("bad URL '{url}'"))?;
     if uri.scheme_str() != Some("http") {
         bail!("bad URL '{url}': only http:// is supported");
@@ -27,9 +37,13 @@ async fn request(method: hyper::Method, url: &str, body: Vec<u8>) -> Result<(u16
         .with_context(|| format!("cannot reach {host}:{port}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
-        .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .uri(uri.path_and_query().map_or("/", |p| p.as_str()));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
         .header(hyper::header::HOST, format!("{host}:{port}"))
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))?;

@@ -3,4 +3,6 @@
 pub mod bench;
 pub mod http;
 pub mod merge;
+pub mod populate;
+pub mod profile;
 pub mod up;

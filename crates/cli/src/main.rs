@@ -1,6 +1,6 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{bench, http, merge, up};
+use quilt_cli::{bench, http, merge, populate, profile, up};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -33,6 +33,10 @@ enum Command {
     /// Run an experiment and write its results under results/<name>/.
     #[command(subcommand)]
     Experiment(Experiment),
+    /// Drive a workflow with tracing on and write its call graph for `quilt plan`.
+    Profile(profile::ProfileArgs),
+    /// Load a running app with its population steps (users, movies, hotels, ...).
+    Populate(populate::PopulateArgs),
     /// Load a function with requests and report throughput and latency.
     Bench(bench::BenchArgs),
     /// Invoke a function through a running gateway and print its reply.
@@ -87,6 +91,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => up::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Profile(args) => profile::run(args),
+        Command::Populate(args) => populate::run(args),
         Command::Plan(cmd) => quilt_solver::cli::run(cmd),
         Command::Experiment(Experiment::Solver(args)) => quilt_solver::cli::run_experiment(args),
         Command::Invoke {

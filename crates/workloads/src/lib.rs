@@ -4,6 +4,11 @@
 
 use rand::rngs::StdRng;
 
+pub mod examples;
+pub mod hotel;
+pub mod media;
+pub mod social;
+
 /// Makes request bodies for one route; keeps its own counters.
 pub type Generator = Box<dyn FnMut(&mut StdRng) -> Vec<u8> + Send>;
 
@@ -32,7 +37,10 @@ pub struct UnknownWorkload {
 /// A generator for a workflow (or any route with a generator) of an app.
 pub fn generator(app: &str, workflow: &str) -> Result<Generator, UnknownWorkload> {
     let found = match app {
-        _ => None,
+        social::APP => social::generator(workflow),
+        hotel::APP => hotel::generator(workflow),
+        media::APP => media::generator(workflow),
+        _ => examples::generator(app, workflow),
     };
     found.ok_or_else(|| UnknownWorkload {
         app: app.into(),
@@ -46,11 +54,18 @@ pub fn generator(app: &str, workflow: &str) -> Result<Generator, UnknownWorkload
 pub fn populate_plan(app: &str, scale: f64) -> Vec<PopulateStep> {
     let _ = scale;
     match app {
+        social::APP => social::populate_plan(scale),
+        hotel::APP => hotel::populate_plan(scale),
+        media::APP => media::populate_plan(scale),
         _ => Vec::new(),
     }
 }
 
 /// Every `app/workflow` with a generator.
 pub fn known() -> Vec<String> {
-    Vec::new()
+    let mut all = examples::known();
+    all.extend(social::known());
+    all.extend(hotel::known());
+    all.extend(media::known());
+    all
 }

@@ -1,0 +1,304 @@
+//! `quilt profile`: drive a workflow with tracing on, then turn its spans and resource samples into
+//! the call graph that `quilt plan` reads.
+
+use crate::{http, populate, up};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use quilt_manifest::Manifest;
+use quilt_platform::spans::Span;
+use quilt_platform::Resources;
+use quilt_profile::ProfileGraph;
+use rand::SeedableRng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Arguments of `quilt profile`.
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// The app folder (holds quilt.toml).
+    pub app: PathBuf,
+    /// The workflow to profile.
+    #[arg(long)]
+    pub workflow: String,
+    /// Workflow runs to drive.
+    #[arg(long, default_value_t = 100)]
+    pub requests: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Where to write the call graph (node-link JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write the graph in Graphviz dot.
+    #[arg(long)]
+    pub dot: Option<PathBuf>,
+    /// Also draw the graph as SVG (needs Graphviz's `dot`).
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// Attach to a running gateway (started by `quilt up`) instead of starting the platform.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// A fixed request body instead of the workflow's generator.
+    #[arg(long)]
+    pub body: Option<PathBuf>,
+    /// Run the app's population steps first.
+    #[arg(long)]
+    pub populate: bool,
+    /// Fake-database mode (when starting the platform).
+    #[arg(long)]
+    pub fakedb: bool,
+    /// App variant, e.g. `async` (when starting the platform).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Per-instance memory limit (MiB) written into the graph for the solver.
+    #[arg(long)]
+    pub memory: Option<f64>,
+    /// Per-instance CPU limit (cores) written into the graph for the solver.
+    #[arg(long)]
+    pub cpu: Option<f64>,
+}
+
+/// One profiling run against a gateway.
+pub struct Profiling<'a> {
+    /// The gateway's base URL.
+    pub gateway: &'a str,
+    /// Its admin token (to switch tracing on).
+    pub admin_token: &'a str,
+    /// The app's name (for its generators).
+    pub app: &'a str,
+    /// The workflow.
+    pub workflow: &'a str,
+    /// The workflow's entry function.
+    pub entry: &'a str,
+    /// A fixed body, or None for the workflow's generator.
+    pub body: Option<Vec<u8>>,
+    /// Runs.
+    pub requests: u64,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Limits written into the graph.
+    pub limits: (Option<f64>, Option<f64>),
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T> {
+    let (status, body) = http::get(url).await?;
+    if status != 200 {
+        bail!(
+            "{url} answered HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    serde_json::from_slice(&body).with_context(|| format!("reading {url}"))
+}
+
+#[derive(serde::Deserialize)]
+struct SpanPage {
+    next: u64,
+    spans: Vec<Span>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResourcePage {
+    functions: HashMap<String, Resources>,
+}
+
+async fn set_tracing(gateway: &str, token: &str, on: bool) -> Result<()> {
+    let (status, body) = http::request_with(
+        hyper::Method::POST,
+        &format!("{gateway}/_quilt/tracing"),
+        if on { "on" } else { "off" }.into(),
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await?;
+    if status != 200 {
+        bail!(
+            "switching tracing failed: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(())
+}
+
+/// Drives the workflow with tracing on and builds its call graph.
+pub async fn profile(p: &Profiling<'_>) -> Result<ProfileGraph> {
+    let base = p.gateway.trim_end_matches('/');
+    let mut generator: Option<quilt_workloads::Generator> = match &p.body {
+        Some(_) => None,
+        None => Some(quilt_workloads::generator(p.app, p.workflow)?),
+    };
+    set_tracing(base, p.admin_token, true).await?;
+    let start: SpanPage = get_json(&format!("{base}/_quilt/spans?after={}", u64::MAX)).await?;
+    let before: ResourcePage = get_json(&format!("{base}/_quilt/resources")).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let bodies: Vec<Vec<u8>> = (0..p.requests)
+        .map(|_| match (&p.body, &mut generator) {
+            (Some(b), _) => b.clone(),
+            (None, Some(g)) => g(&mut rng),
+            (None, None) => unreachable!(),
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(bodies));
+    let failed = Arc::new(AtomicU64::new(0));
+    let url = format!("{base}/{}", p.entry);
+    let mut workers = Vec::new();
+    for _ in 0..p.concurrency.max(1) {
+        let (queue, failed, url) = (Arc::clone(&queue), Arc::clone(&failed), url.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                match http::post(&url, body).await {
+                    Ok((s, _)) if (200..300).contains(&s) => {}
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let after: ResourcePage = get_json(&format!("{base}/_quilt/resources")).await?;
+    let page: SpanPage = get_json(&format!("{base}/_quilt/spans?after={}", start.next)).await?;
+    set_tracing(base, p.admin_token, false).await?;
+    let failed = failed.load(Ordering::Relaxed);
+    if failed * 2 > p.requests {
+        bail!(
+            "{failed} of {} requests to {} failed: is the app populated and its storage running?",
+            p.requests,
+            p.entry
+        );
+    }
+    let delta = quilt_profile::resource_delta(&before.functions, &after.functions);
+    Ok(quilt_profile::build_graph(
+        &page.spans,
+        p.entry,
+        &delta,
+        p.limits,
+    ))
+}
+
+/// Writes the graph (JSON, and dot/SVG when asked) atomically.
+pub fn write_graph(
+    g: &ProfileGraph,
+    out: &Path,
+    dot: Option<&Path>,
+    svg: Option<&Path>,
+) -> Result<()> {
+    write_atomic(out, g.to_json().as_bytes())?;
+    if let Some(dot) = dot {
+        write_atomic(dot, g.to_dot().as_bytes())?;
+    }
+    if let Some(svg) = svg {
+        let mut child = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("running Graphviz's dot (scripts/setup.sh installs graphviz)")?;
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(g.to_dot().as_bytes())?;
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!("dot failed to draw the graph");
+        }
+        write_atomic(svg, &output.stdout)?;
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = quilt_build::temp_path(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Runs `quilt profile`.
+pub fn run(args: ProfileArgs) -> Result<()> {
+    let manifest = Manifest::load(&args.app)?;
+    let workflow = manifest.workflow(&args.workflow).with_context(|| {
+        format!(
+            "app '{}' has no workflow '{}' (it has: {})",
+            manifest.name,
+            args.workflow,
+            manifest
+                .workflows
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let body = args
+        .body
+        .as_ref()
+        .map(|b| std::fs::read(b).with_context(|| format!("reading {}", b.display())))
+        .transpose()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let graph = rt.block_on(async {
+        let (gateway, token, running) = match &args.gateway {
+            Some(g) => {
+                let token = std::fs::read_to_string(up::admin_token_path(&manifest))
+                    .context("reading the admin token that `quilt up` wrote")?;
+                (g.clone(), token.trim().to_string(), None)
+            }
+            None => {
+                quilt_build::build_app(&manifest)?;
+                let mut env = Vec::new();
+                if let Some(v) = &args.variant {
+                    env.push((up::VARIANT_ENV.to_string(), v.clone()));
+                }
+                let opts = up::UpOptions {
+                    env,
+                    fakedb: args.fakedb,
+                    ..up::UpOptions::default()
+                };
+                let app = up::start(&manifest, &opts).await?;
+                (app.url(), app.platform.admin_token().to_string(), Some(app))
+            }
+        };
+        if args.populate {
+            populate::populate(&gateway, &manifest.name, 1.0, 1).await?;
+        }
+        let result = profile(&Profiling {
+            gateway: &gateway,
+            admin_token: &token,
+            app: &manifest.name,
+            workflow: &workflow.name,
+            entry: &workflow.entry,
+            body,
+            requests: args.requests,
+            concurrency: args.concurrency,
+            limits: (args.memory, args.cpu),
+        })
+        .await;
+        if let Some(app) = running {
+            app.shutdown().await;
+        }
+        result
+    })?;
+    write_graph(&graph, &args.out, args.dot.as_deref(), args.svg.as_deref())?;
+    eprintln!(
+        "profile: {} runs of '{}': {} functions, {} edges → {}",
+        graph.graph.runs,
+        args.workflow,
+        graph.nodes.len(),
+        graph.links.len(),
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Profiling end to end: traces through sync, async and merged calls, call graphs from real runs,
+//! resource figures, and tracing switched off recording nothing.
+
+use quilt_cli::profile::{profile, Profiling};
+use quilt_cli::up::{self, UpOptions};
+use quilt_manifest::Manifest;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+fn home() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn app(name: &str) -> Manifest {
+    std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
+    let manifest = Manifest::load(&home().join("examples").join(name)).unwrap();
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    quilt_build::build_app(&manifest).unwrap();
+    manifest
+}
+
+fn run<'a>(
+    app: &'a up::RunningApp,
+    url: &'a str,
+    m: &'a Manifest,
+    body: &str,
+    n: u64,
+) -> Profiling<'a> {
+    let wf = &m.workflows[0];
+    Profiling {
+        gateway: url,
+        admin_token: app.platform.admin_token(),
+        app: &m.name,
+        workflow: &wf.name,
+        entry: &wf.entry,
+        body: Some(body.as_bytes().to_vec()),
+        requests: n,
+        concurrency: 2,
+        limits: (Some(512.0), Some(2.0)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_workflow_graph_has_one_call_per_run_on_each_edge() {
+    let m = app("hello");
+    let app = up::start(&m, &UpOptions::default()).await.unwrap();
+    let url = app.url();
+    let g = profile(&run(&app, &url, &m, r#"{"name":"x"}"#, 40))
+        .await
+        .unwrap();
+    assert_eq!(g.graph.runs, 40);
+    assert_eq!(g.graph.memory_limit, Some(512.0));
+    let mut edges: Vec<_> = g
+        .links
+        .iter()
+        .map(|e| {
+            (
+                e.source.as_str(),
+                e.target.as_str(),
+                e.weight,
+                e.kind.as_str(),
+                e.max_fanout,
+            )
+        })
+        .collect();
+    edges.sort();
+    assert_eq!(
+        edges,
+        [
+            ("hello", "decorate", 40, "sync", 1),
+            ("hello", "upper", 40, "sync", 1)
+        ]
+    );
+    for n in &g.nodes {
+        assert!(n.m > 0.5 && n.m < 100.0, "{}: m = {} MiB", n.id, n.m);
+        assert_eq!(n.executions, 40);
+    }
+    // The graph is what `quilt plan` reads.
+    let graph = quilt_solver::CallGraph::from_json_str(&g.to_json(), "profile").unwrap();
+    assert!(graph.limits(None, None, None).is_ok());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_fanout_weights_follow_the_requests_and_memory_is_measured() {
+    let m = app("fanout");
+    let app = up::start(&m, &UpOptions::default()).await.unwrap();
+    let url = app.url();
+    // Each run forks `work` 5 times; each `work` holds 24 MiB for 50 ms.
+    let g = profile(&run(&app, &url, &m, r#"{"k":5,"ms":50,"mb":24}"#, 12))
+        .await
+        .unwrap();
+    let e = &g.links[0];
+    assert_eq!((e.source.as_str(), e.target.as_str()), ("fanout", "work"));
+    assert_eq!((e.weight, e.kind.as_str(), e.max_fanout), (60, "async", 5));
+    let work = g.nodes.iter().find(|n| n.id == "work").unwrap();
+    assert!(work.m >= 24.0 && work.m < 400.0, "work m = {} MiB", work.m);
+    app.shutdown().await;
+}
+
+#[derive(serde::Deserialize)]
+struct SpanPage {
+    next: u64,
+    spans: Vec<quilt_platform::spans::Span>,
+}
+
+async fn spans(url: &str, after: u64) -> SpanPage {
+    let (_, body) = quilt_cli::http::get(&format!("{url}/_quilt/spans?after={after}"))
+        .await
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_cross_merged_calls_and_tracing_off_records_nothing() {
+    let m = app("fanout");
+    let tree = quilt_merge::tree::Tree::parse(Path::new("t"), "fanout work\n").unwrap();
+    {
+        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        quilt_merge::merge_group(&m, &tree, &quilt_merge::MergeOptions::default()).unwrap();
+    }
+    let app = up::start(&m, &UpOptions::default()).await.unwrap();
+    let url = app.url();
+    let post = |route: &str| {
+        let url = format!("{url}/{route}");
+        async move {
+            quilt_cli::http::post(&url, br#"{"k":3,"ms":1}"#.to_vec())
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    // Off (the default): nothing is recorded.
+    assert_eq!(post("fanout-merged").await, 200);
+    assert_eq!(post("fanout").await, 200);
+    let page = spans(&url, 0).await;
+    assert!(
+        page.spans.is_empty(),
+        "tracing off recorded {:?}",
+        page.spans
+    );
+    // The switch needs the token.
+    let (status, _) = quilt_cli::http::post(&format!("{url}/_quilt/tracing"), b"on".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+    app.platform.set_tracing(true);
+    assert_eq!(post("fanout-merged").await, 200);
+    let merged = spans(&url, page.next).await;
+    let root = merged
+        .spans
+        .iter()
+        .find(|s| s.function == "fanout")
+        .unwrap();
+    let children: Vec<_> = merged
+        .spans
+        .iter()
+        .filter(|s| s.parent == root.span)
+        .collect();
+    assert_eq!(children.len(), 3, "{:?}", merged.spans);
+    for c in &children {
+        assert_eq!(
+            (c.function.as_str(), c.kind.as_str(), c.local),
+            ("work", "async", true)
+        );
+        assert_eq!(c.trace, root.trace);
+        assert_eq!(c.instance, root.instance, "ran inside the merged instance");
+    }
+    // The unmerged workflow: the same tree, across processes, through the gateway.
+    assert_eq!(post("fanout").await, 200);
+    let remote = spans(&url, merged.next).await;
+    let root = remote
+        .spans
+        .iter()
+        .find(|s| s.function == "fanout")
+        .unwrap();
+    let children: Vec<_> = remote
+        .spans
+        .iter()
+        .filter(|s| s.parent == root.span)
+        .collect();
+    assert_eq!(children.len(), 3);
+    assert!(children
+        .iter()
+        .all(|c| c.kind == "async" && !c.local && c.instance != root.instance));
+    app.shutdown().await;
+}
