@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod http;
 pub mod merge;
+pub mod optimize;
+pub mod plot;
 pub mod populate;
 pub mod profile;
 pub mod up;

@@ -1,6 +1,6 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{bench, http, merge, populate, profile, up};
+use quilt_cli::{bench, http, merge, optimize, populate, profile, up};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -33,6 +33,8 @@ enum Command {
     /// Run an experiment and write its results under results/<name>/.
     #[command(subcommand)]
     Experiment(Experiment),
+    /// The whole job: build, profile, plan, merge, and measure merged against baseline.
+    Optimize(optimize::OptimizeArgs),
     /// Drive a workflow with tracing on and write its call graph for `quilt plan`.
     Profile(profile::ProfileArgs),
     /// Load a running app with its population steps (users, movies, hotels, ...).
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Optimize(args) => optimize::run(args),
         Command::Populate(args) => populate::run(args),
         Command::Plan(cmd) => quilt_solver::cli::run(cmd),
         Command::Experiment(Experiment::Solver(args)) => quilt_solver::cli::run_experiment(args),

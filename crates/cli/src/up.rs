@@ -65,12 +65,39 @@ pub struct RunningApp {
     pub platform: Platform,
     /// Storage services, stopped on shutdown.
     pub services: Vec<Service>,
+    /// The environment every instance gets (options and service addresses).
+    env: Vec<(String, String)>,
+    opts: UpOptions,
 }
 
 impl RunningApp {
     /// The gateway's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.platform.addr())
+    }
+
+    /// Replaces the platform with a new one serving the app's current binaries (merged ones
+    /// included), on the same port, keeping the services and their data.
+    pub async fn restart_platform(self, manifest: &Manifest) -> Result<RunningApp> {
+        let port = self.platform.addr().port();
+        let RunningApp {
+            platform,
+            services,
+            env,
+            opts,
+        } = self;
+        platform.shutdown().await;
+        let same_port = UpOptions {
+            port,
+            ..opts.clone()
+        };
+        let platform = start_platform(manifest, &env, &same_port).await?;
+        Ok(RunningApp {
+            platform,
+            services,
+            env,
+            opts,
+        })
     }
 
     /// Stops the platform, its instances and its services.
@@ -147,6 +174,20 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
         }
         env.extend(services.iter().map(Service::env));
     }
+    let platform = start_platform(manifest, &env, opts).await?;
+    Ok(RunningApp {
+        platform,
+        services,
+        env,
+        opts: opts.clone(),
+    })
+}
+
+async fn start_platform(
+    manifest: &Manifest,
+    env: &[(String, String)],
+    opts: &UpOptions,
+) -> Result<Platform> {
     let mut deployables = deployables(manifest)?;
     for d in &mut deployables {
         d.env.extend(env.iter().cloned());
@@ -164,7 +205,7 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
     };
     let platform = Platform::start(config).await?;
     write_admin_token(manifest, platform.admin_token())?;
-    Ok(RunningApp { platform, services })
+    Ok(platform)
 }
 
 /// Where `quilt up` leaves the running platform's admin token (readable by its owner only).
