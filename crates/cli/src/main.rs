@@ -28,6 +28,15 @@ enum Command {
     Up(up::UpArgs),
     /// Merge a workflow's functions into one binary at the LLVM IR level.
     Merge(merge::MergeArgs),
+    /// Runs a container merge inside one instance (started by the platform).
+    #[command(name = "__container", hide = true)]
+    Container {
+        /// The app folder.
+        app: PathBuf,
+        /// The members, comma-separated, root first.
+        #[arg(long)]
+        members: String,
+    },
     /// Choose which functions to merge under per-instance memory and CPU limits.
     Plan(quilt_solver::cli::PlanCommand),
     /// Run an experiment and write its results under results/<name>/.
@@ -91,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Up(args) => up::run(args),
+        Command::Container { app, members } => up::run_container(&app, &members),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Profile(args) => profile::run(args),

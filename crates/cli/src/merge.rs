@@ -43,6 +43,10 @@ pub struct MergeArgs {
     /// Merge functions of different trust domains or isolated functions anyway (logged).
     #[arg(long)]
     pub allow_cross_domain: bool,
+    /// Deploy each group as the reference's container merge (`container-merge-<root>`: the members'
+    /// own binaries as processes of one instance behind an internal gateway) instead of merging.
+    #[arg(long, conflicts_with_all = ["fanout_threshold", "keep_ir"])]
+    pub container: bool,
     /// Skip building the members' own binaries first (used for size comparison).
     #[arg(long)]
     pub no_build: bool,
@@ -66,6 +70,18 @@ pub fn run(args: MergeArgs) -> Result<()> {
     }
     if !args.no_build {
         quilt_build::build_app(&manifest)?;
+    }
+    if args.container {
+        for tree in &trees {
+            let d = quilt_merge::deployment::MergedDeployment::install_container(&manifest, tree)?;
+            println!(
+                "{}: {} members ({})",
+                d.name,
+                d.members.len(),
+                d.members.join(", ")
+            );
+        }
+        return Ok(());
     }
     let mut reports = Vec::new();
     for tree in &trees {

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use quilt_manifest::Manifest;
-use quilt_merge::deployment::MergedDeployment;
+use quilt_merge::deployment::{Kind, MergedDeployment};
 use quilt_platform::services::Service;
 use quilt_platform::{Deployable, Platform, PlatformConfig};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -124,6 +124,7 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
             queue: f.queue,
             timeout: Duration::from_millis(f.timeout_ms),
             env: Vec::new(),
+            args: Vec::new(),
         })
         .collect()
 }
@@ -135,9 +136,22 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
         let root = manifest
             .function(&d.root)
             .expect("installed() checks members");
+        let (binary, args) = match d.kind {
+            Kind::Merged => (binary, Vec::new()),
+            Kind::Container => (
+                quilt_exe()?,
+                vec![
+                    "__container".to_string(),
+                    manifest.dir.display().to_string(),
+                    "--members".to_string(),
+                    d.members.join(","),
+                ],
+            ),
+        };
         out.push(Deployable {
             name: d.name,
             binary,
+            args,
             entry: d.root.clone(),
             memory_mb: d.memory_mb,
             cpu: d.cpu,
@@ -150,6 +164,14 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
         });
     }
     Ok(out)
+}
+
+/// The `quilt` executable (runs container merges): `$QUILT_EXE`, or this program.
+pub fn quilt_exe() -> Result<PathBuf> {
+    match std::env::var_os("QUILT_EXE") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => Ok(std::env::current_exe()?),
+    }
 }
 
 /// Every deployable of an app: its functions and its installed merged binaries.
@@ -202,6 +224,7 @@ async fn start_platform(
         tracing: opts.tracing,
         span_dir: Some(manifest.work_dir().join("spans")),
         admin_token: None,
+        upstream: None,
     };
     let platform = Platform::start(config).await?;
     write_admin_token(manifest, platform.admin_token())?;
@@ -235,6 +258,54 @@ pub fn parse_env(item: &str) -> Result<(String, String)> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => bail!("--env '{item}': expected KEY=VALUE"),
     }
+}
+
+/// Runs a container merge inside one instance: the members' binaries as processes behind an
+/// internal gateway on `$QUILT_PORT`, which sends calls to other functions to `$QUILT_GATEWAY`.
+pub fn run_container(app: &std::path::Path, members: &str) -> Result<()> {
+    let manifest = Manifest::load(app)?;
+    let members: Vec<&str> = members.split(',').collect();
+    let mut deployables: Vec<Deployable> = function_deployables(&manifest)
+        .into_iter()
+        .filter(|d| members.contains(&d.name.as_str()))
+        .collect();
+    for d in &mut deployables {
+        d.min_instances = 1;
+        d.max_instances = 1;
+        d.env.extend(
+            [
+                "QUILT_REDIS_ADDR",
+                "QUILT_MEMCACHED_ADDR",
+                FAKEDB_ENV,
+                VARIANT_ENV,
+            ]
+            .iter()
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))),
+        );
+    }
+    let port: u16 = std::env::var("QUILT_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let config = PlatformConfig {
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        deployables,
+        idle_timeout: Duration::from_secs(3600),
+        max_body_bytes: manifest.platform.max_body_bytes,
+        upstream: std::env::var("QUILT_GATEWAY").ok(),
+        ..PlatformConfig::default()
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let platform = Platform::start(config).await?;
+            println!("QUILT_LISTENING {}", platform.addr().port());
+            wait_for_signal().await;
+            platform.shutdown().await;
+            Ok(())
+        })
 }
 
 /// Runs `quilt up`.

@@ -445,3 +445,27 @@ async fn a_solver_plan_is_merged_group_by_group() {
     );
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_merge_runs_members_in_one_instance_behind_an_internal_gateway() {
+    let _hello = HELLO.lock().await;
+    std::env::set_var("QUILT_EXE", env!("CARGO_BIN_EXE_quilt"));
+    let m = app("hello");
+    let tree = Tree::parse(Path::new("t"), "hello upper\nhello decorate\n").unwrap();
+    let d = quilt_merge::deployment::MergedDeployment::install_container(&m, &tree).unwrap();
+    assert_eq!(d.name, "container-merge-hello");
+    let p = start(&m).await;
+    for (body, baseline_calls) in [(r#"{"name":"box"}"#, 1), ("junk", 0)] {
+        let (upper, decorate) = (requests(&p, "upper").await, requests(&p, "decorate").await);
+        assert_eq!(
+            post(&p, "container-merge-hello", body).await,
+            post(&p, "hello", body).await
+        );
+        // Only the baseline's calls went through the outer gateway; the container's stayed inside.
+        assert_eq!(requests(&p, "upper").await - upper, baseline_calls);
+        assert_eq!(requests(&p, "decorate").await - decorate, baseline_calls);
+    }
+    assert_eq!(p.instances("container-merge-hello"), 1);
+    p.shutdown().await;
+    std::fs::remove_file(m.work_dir().join("merged/container-merge-hello.json")).unwrap();
+}

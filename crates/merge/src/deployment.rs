@@ -6,9 +6,24 @@ use quilt_manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A merged binary as deployed: `<root>-merged`, serving the root's entry.
+/// How a group is deployed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// One binary merged at the LLVM IR level (`<root>-merged`).
+    #[default]
+    Merged,
+    /// The reference's container merge: the members' own binaries as processes of one instance,
+    /// behind an internal gateway (`container-merge-<root>`).
+    Container,
+}
+
+/// A merged group as deployed, serving the root's entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergedDeployment {
+    /// Merged binary or container merge.
+    #[serde(default)]
+    pub kind: Kind,
     /// Route name, `<root>-merged`.
     pub name: String,
     /// The group's root (the entry the route runs).
@@ -32,6 +47,7 @@ impl MergedDeployment {
             .filter_map(|m| manifest.function(m))
             .collect();
         MergedDeployment {
+            kind: Kind::Merged,
             name: name.to_string(),
             root: tree.root.clone(),
             members: tree.members.clone(),
@@ -58,7 +74,21 @@ impl MergedDeployment {
         Ok(dest)
     }
 
-    /// Every merged deployment installed for the app, with its binary.
+    /// Installs a container merge of the group: `container-merge-<root>` (no binary of its own: the
+    /// platform runs the members' binaries inside one instance).
+    pub fn install_container(manifest: &Manifest, tree: &Tree) -> Result<MergedDeployment> {
+        let mut d =
+            MergedDeployment::new(manifest, &format!("container-merge-{}", tree.root), tree, 0);
+        d.kind = Kind::Container;
+        let dir = Self::dir(manifest);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let json = serde_json::to_string_pretty(&d)?;
+        quilt_build::write_if_changed(&dir.join(format!("{}.json", d.name)), &json)?;
+        Ok(d)
+    }
+
+    /// Every merged deployment installed for the app, with its binary (a container merge has
+    /// none: the path given does not exist).
     pub fn installed(manifest: &Manifest) -> Result<Vec<(MergedDeployment, PathBuf)>> {
         let dir = Self::dir(manifest);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -74,7 +104,8 @@ impl MergedDeployment {
             let d: MergedDeployment = serde_json::from_str(&text)
                 .with_context(|| format!("reading {}", path.display()))?;
             let binary = dir.join(&d.name);
-            if binary.is_file() && d.members.iter().all(|m| manifest.function(m).is_some()) {
+            let runnable = d.kind == Kind::Container || binary.is_file();
+            if runnable && d.members.iter().all(|m| manifest.function(m).is_some()) {
                 out.push((d, binary));
             }
         }

@@ -15,6 +15,8 @@ pub(crate) struct Gateway {
     pub pools: HashMap<String, Arc<Pool>>,
     pub shared: Arc<Shared>,
     pub max_body: usize,
+    /// Where requests for routes this gateway does not serve go (an outer gateway).
+    pub upstream: Option<String>,
 }
 
 fn json_error(code: StatusCode, message: &str, function: &str) -> Response<Full<Bytes>> {
@@ -75,6 +77,42 @@ impl Gateway {
             _ => hyper::header::HeaderValue::from_static("sync"),
         };
         Some((traceparent, kind))
+    }
+
+    /// Passes a request for a route served elsewhere to the upstream gateway, headers included.
+    async fn to_upstream(&self, upstream: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_string();
+        let name = path.trim_start_matches('/').to_string();
+        let result = async {
+            let stream = tokio::net::TcpStream::connect(upstream).await?;
+            let _ = stream.set_nodelay(true);
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let (parts, body) = req.into_parts();
+            let body = Limited::new(body, self.max_body)
+                .collect()
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .to_bytes();
+            let resp = sender
+                .send_request(Request::from_parts(parts, Full::new(body)))
+                .await?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Response::from_parts(
+                parts,
+                Full::new(body),
+            ))
+        }
+        .await;
+        result.unwrap_or_else(|e| {
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                &format!("upstream gateway {upstream} failed: {e}"),
+                &name,
+            )
+        })
     }
 
     /// The platform's own endpoints under `/_quilt/`: spans, resources, and the tracing switch
@@ -158,6 +196,9 @@ impl Gateway {
         }
         let name = path.trim_start_matches('/');
         let Some(pool) = self.pools.get(name) else {
+            if let Some(upstream) = &self.upstream {
+                return self.to_upstream(upstream, req).await;
+            }
             return json_error(
                 StatusCode::NOT_FOUND,
                 &format!("unknown function '{}'", name.escape_debug()),

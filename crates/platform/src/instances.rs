@@ -48,6 +48,8 @@ pub struct Deployable {
     pub timeout: Duration,
     /// Extra environment for the instances.
     pub env: Vec<(String, String)>,
+    /// Arguments for the binary.
+    pub args: Vec<String>,
 }
 
 /// What every pool shares.
@@ -454,7 +456,8 @@ impl Pool {
             None
         };
         let mut cmd = tokio::process::Command::new(&spec.binary);
-        cmd.env("QUILT_PORT", "0")
+        cmd.args(&spec.args)
+            .env("QUILT_PORT", "0")
             .env("QUILT_GATEWAY", self.shared.gateway.to_string())
             .env("QUILT_FUNCTION", &spec.name)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))

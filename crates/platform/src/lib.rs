@@ -41,6 +41,8 @@ pub struct PlatformConfig {
     pub span_dir: Option<std::path::PathBuf>,
     /// The admin token; a random one when None.
     pub admin_token: Option<String>,
+    /// An outer gateway (`host:port`) for routes this platform does not serve.
+    pub upstream: Option<String>,
 }
 
 impl Default for PlatformConfig {
@@ -53,6 +55,7 @@ impl Default for PlatformConfig {
             tracing: false,
             span_dir: None,
             admin_token: None,
+            upstream: None,
         }
     }
 }
@@ -97,6 +100,7 @@ impl Platform {
             pools,
             shared,
             max_body: config.max_body_bytes,
+            upstream: config.upstream.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(accept_loop(

@@ -87,6 +87,7 @@ pub fn deployables(manifest: &Manifest) -> Vec<Deployable> {
             queue: f.queue,
             timeout: Duration::from_millis(f.timeout_ms),
             env: Vec::new(),
+            args: Vec::new(),
         })
         .collect()
 }
