@@ -47,3 +47,59 @@ pub fn memcached() -> Result<&'static memcache::Client, Error> {
     let client = memcache::Client::connect(url).map_err(|e| Error::msg(format!("memcached: {e}")))?;
     Ok(CLIENT.get_or_init(|| client))
 }
+
+/// Every key matching `pattern` (a full `SCAN 0 MATCH pattern` iteration; order is Redis's).
+pub fn scan(c: &mut redis::Connection, pattern: &str) -> redis::RedisResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(c)?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+fn mc_err(e: memcache::MemcacheError) -> Error {
+    Error::msg(format!("memcached: {e}"))
+}
+
+/// memcached GET of a text value.
+pub fn mc_get(key: &str) -> Result<Option<String>, Error> {
+    memcached()?.get(key).map_err(mc_err)
+}
+
+/// memcached multi-key GET of text values; absent keys are absent from the map.
+pub fn mc_gets(keys: &[&str]) -> Result<std::collections::HashMap<String, String>, Error> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    memcached()?.gets(keys).map_err(mc_err)
+}
+
+/// memcached SET with expiry 0 (never).
+pub fn mc_set(key: &str, value: &str) -> Result<(), Error> {
+    memcached()?.set(key, value, 0).map_err(mc_err)
+}
+
+/// memcached ADD with expiry 0: `false` when the key already existed.
+pub fn mc_add(key: &str, value: &str) -> Result<bool, Error> {
+    match memcached()?.add(key, value, 0) {
+        Ok(()) => Ok(true),
+        Err(memcache::MemcacheError::CommandError(memcache::CommandError::KeyExists)) => Ok(false),
+        Err(e) => Err(mc_err(e)),
+    }
+}
+
+/// memcached INCR by `amount`: the new value.
+pub fn mc_incr(key: &str, amount: u64) -> Result<u64, Error> {
+    memcached()?.increment(key, amount).map_err(mc_err)
+}

@@ -1,0 +1,673 @@
+//! The social network (apps/social-network, ../shared/BENCHMARKS.md §2, §5) end to end: real Redis
+//! and memcached started by `quilt up`'s services, the fake-database mode, the sync and the async
+//! variant, and merged compose-post / read-home-timeline answering like the unmerged workflows.
+
+use quilt_cli::{http, up};
+use quilt_manifest::Manifest;
+use quilt_merge::rewrite::SiteKind;
+use quilt_merge::tree::Tree;
+use quilt_merge::{merge_group, GroupReport, MergeOptions};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn app_dir() -> PathBuf {
+    root().join("apps/social-network")
+}
+
+/// The shared target folder of app builds, exported before any build of this process.
+fn target_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("QUILT_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/quilt-apps"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_var("QUILT_TARGET_DIR", &dir);
+        dir
+    })
+    .clone()
+}
+
+/// Builds and merges of one app must not overlap, across threads and test processes.
+fn build_lock() -> std::fs::File {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target_dir().join(".quilt-test-build.lock"))
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// The app, built once per process.
+fn built() -> Manifest {
+    static BUILT: OnceLock<Manifest> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            target_dir();
+            let manifest = Manifest::load(&app_dir()).unwrap();
+            let _lock = build_lock();
+            quilt_build::build_app(&manifest).unwrap();
+            manifest
+        })
+        .clone()
+}
+
+/// A running social network.
+struct Sn {
+    app: up::RunningApp,
+}
+
+impl Sn {
+    async fn start(variant: &str, fakedb: bool) -> Sn {
+        let manifest = built();
+        let opts = up::UpOptions {
+            port: 0,
+            env: vec![("QUILT_VARIANT".into(), variant.into())],
+            fakedb,
+            idle_timeout: Some(Duration::from_secs(120)),
+            ..Default::default()
+        };
+        Sn {
+            app: up::start(&manifest, &opts).await.unwrap(),
+        }
+    }
+
+    async fn post(&self, route: &str, body: &Value) -> (u16, String) {
+        let url = format!("{}/{route}", self.app.url());
+        let (status, body) = http::post(&url, body.to_string().into_bytes())
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Posts and expects success; returns the JSON answer.
+    async fn ok(&self, route: &str, body: Value) -> Value {
+        let (status, text) = self.post(route, &body).await;
+        assert_eq!(status, 200, "{route} {body}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}"))
+    }
+
+    /// Posts and expects a failure whose answer contains `message`.
+    async fn fails(&self, route: &str, body: Value, message: &str) {
+        let (status, text) = self.post(route, &body).await;
+        assert_eq!(status, 500, "{route} {body}: {text}");
+        assert!(text.contains(message), "{route}: {text}");
+    }
+
+    fn service(&self, kind: &str) -> SocketAddr {
+        self.app
+            .services
+            .iter()
+            .find(|s| s.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} service"))
+            .addr
+    }
+
+    /// A Redis command through redis-cli; its raw output without the final newline.
+    fn redis(&self, args: &[&str]) -> String {
+        let addr = self.service("redis");
+        let out = Command::new("redis-cli")
+            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+            .arg("--raw")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "redis-cli {args:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.strip_suffix('\n').unwrap_or(&text).to_string()
+    }
+
+    /// A memcached value, read with the text protocol.
+    fn memcached(&self, key: &str) -> Option<String> {
+        let mut s = TcpStream::connect(self.service("memcached")).unwrap();
+        s.write_all(format!("get {key}\r\n").as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !buf.ends_with(b"END\r\n") {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "memcached closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let text = String::from_utf8(buf).unwrap();
+        let (_, rest) = text
+            .split_once("\r\n")
+            .filter(|_| text.starts_with("VALUE"))?;
+        Some(rest.strip_suffix("\r\nEND\r\n").unwrap().to_string())
+    }
+
+    async fn requests(&self, function: &str) -> u64 {
+        let (_, text) = http::get(&format!("{}/metrics", self.app.url()))
+            .await
+            .unwrap();
+        let key = format!("quilt_gateway_requests_total{{function=\"{function}\"}} ");
+        String::from_utf8_lossy(&text)
+            .lines()
+            .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    async fn stop(self) {
+        self.app.shutdown().await;
+    }
+}
+
+fn user(i: i64) -> Value {
+    json!({
+        "first_name": format!("first{i}"),
+        "last_name": format!("last{i}"),
+        "username": format!("username_{i}"),
+        "password": "123456",
+        "user_id": i,
+    })
+}
+
+fn follow(a: i64, b: i64) -> Value {
+    json!({"user_name": format!("username_{a}"), "followee_name": format!("username_{b}")})
+}
+
+fn compose(u: i64, text: &str) -> Value {
+    json!({
+        "username": format!("username_{u}"),
+        "user_id": u,
+        "text": text,
+        "media_ids": [5, 6],
+        "media_types": ["png", "jpg"],
+        "post_type": "POST",
+    })
+}
+
+fn timeline(u: i64, start: i64, stop: i64) -> Value {
+    json!({"user_id": u, "start": start, "stop": stop})
+}
+
+/// Registers A (1), B (2), C (3); A follows B; B posts mentioning C and an unknown user with two
+/// URLs: the post reaches A's (follower) and C's (mentioned) home timelines with the URLs shortened
+/// and the mention resolved, and storage holds what the reference's layout says.
+async fn real_mode(variant: &str) {
+    let sync = variant == "sync";
+    let sn = Sn::start(variant, false).await;
+    for i in 1..=3 {
+        assert_eq!(sn.ok("register-user-with-id", user(i)).await, json!(""));
+    }
+    let salt = sn.redis(&["HGET", "user:username_1", "salt"]);
+    let hash = sn.redis(&["HGET", "user:username_1", "password"]);
+    assert_eq!(salt.len(), 32);
+    assert!(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(sn.redis(&["HGET", "user:username_1", "user_id"]), "1");
+    assert_eq!(sn.redis(&["HGET", "user:username_1", "last_name"]), "last1");
+    assert_eq!(sn.redis(&["HGET", "social-graph:1", "followers"]), "[]");
+    sn.fails(
+        "register-user-with-id",
+        user(1),
+        "User username_1 already existed",
+    )
+    .await;
+
+    // A follows B (twice: listed once).
+    for _ in 0..2 {
+        assert_eq!(
+            sn.ok("social-graph-follow-with-username", follow(1, 2))
+                .await,
+            json!("")
+        );
+    }
+    let followees: Value =
+        serde_json::from_str(&sn.redis(&["HGET", "social-graph:1", "followees"])).unwrap();
+    assert_eq!(followees.as_array().unwrap().len(), 1);
+    assert_eq!(followees[0]["followee_id"], 2);
+    let followers: Value =
+        serde_json::from_str(&sn.redis(&["HGET", "social-graph:2", "followers"])).unwrap();
+    assert_eq!(followers.as_array().unwrap().len(), 1);
+    assert_eq!(followers[0]["follower_id"], 1);
+    assert_eq!(
+        sn.memcached("1:followees")
+            .map(|t| serde_json::from_str::<Value>(&t).unwrap()),
+        Some(followees)
+    );
+    assert_eq!(
+        sn.memcached("2:followers")
+            .map(|t| serde_json::from_str::<Value>(&t).unwrap()),
+        Some(followers)
+    );
+    assert_eq!(sn.memcached("username_1:user_id").as_deref(), Some("1"));
+    sn.fails(
+        "social-graph-follow-with-username",
+        follow(1, 9),
+        "User: username_9 doesn't exist in redis",
+    )
+    .await;
+    sn.fails(
+        "social-graph-follow",
+        json!({"user_id": 1, "followee_id": 77}),
+        "UserID = 77 is not registered.",
+    )
+    .await;
+    assert_eq!(
+        sn.ok("social-graph-get-followers", json!({"user_id": 2}))
+            .await,
+        json!([1])
+    );
+
+    // B posts.
+    let text =
+        "hi @username_3 and @ghost, see http://quilt.example and https://docs.quilt.example now";
+    assert_eq!(sn.ok("compose-post", compose(2, text)).await, json!(""));
+    let posts = sn.ok("read-home-timeline", timeline(1, 0, 1)).await;
+    let posts = posts.as_array().unwrap();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let post = &posts[0];
+    assert_eq!(
+        post["creator"],
+        json!({"user_id": 2, "username": "username_2"})
+    );
+    assert_eq!(
+        post["user_mentions"],
+        json!([{"user_id": 3, "user_name": "username_3"}])
+    );
+    assert_eq!(
+        post["media"],
+        json!([{"media_type": "png", "media_id": 5}, {"media_type": "jpg", "media_id": 6}])
+    );
+    assert_eq!(post["post_type"], "POST");
+    let urls = post["urls"].as_array().unwrap();
+    let expanded: Vec<&str> = urls
+        .iter()
+        .map(|u| u["expanded_url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        expanded,
+        ["http://quilt.example", "https://docs.quilt.example"]
+    );
+    let short: Vec<&str> = urls
+        .iter()
+        .map(|u| u["shortened_url"].as_str().unwrap())
+        .collect();
+    for s in &short {
+        let code = s.strip_prefix("http://short-url.com/").unwrap();
+        assert!(code.len() == 10 && code.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+    assert_eq!(
+        post["text"],
+        format!(
+            "hi @username_3 and @ghost, see {} and {} now",
+            short[0], short[1]
+        )
+    );
+    let post_id = post["post_id"].as_i64().unwrap();
+    assert!(post_id >= 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - post["timestamp"].as_i64().unwrap()).abs() < 60);
+    // Storage.
+    assert_eq!(sn.redis(&["HGET", "url-shorten", short[0]]), expanded[0]);
+    assert_eq!(
+        sn.redis(&["HGET", &format!("post:{post_id}"), "post_type"]),
+        "\"POST\""
+    );
+    assert_eq!(
+        sn.redis(&["HGET", &format!("post:{post_id}"), "text"]),
+        post["text"].as_str().unwrap()
+    );
+    assert_eq!(
+        sn.redis(&["ZRANGE", "user-timeline:2", "0", "-1"]),
+        post_id.to_string()
+    );
+    // The mentioned user sees it too; the author's home timeline stays empty.
+    assert_eq!(
+        sn.ok("read-home-timeline", timeline(3, 0, 1)).await,
+        json!([post])
+    );
+    assert_eq!(
+        sn.ok("read-home-timeline", timeline(2, 0, 1)).await,
+        json!([])
+    );
+    // A second post comes first; `stop` is inclusive.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(sn.ok("compose-post", compose(2, "second")).await, json!(""));
+    let newest = sn.ok("read-home-timeline", timeline(1, 0, 0)).await;
+    assert_eq!(newest.as_array().unwrap().len(), 1);
+    assert_eq!(newest[0]["text"], "second");
+    let both = sn.ok("read-home-timeline", timeline(1, 0, 1)).await;
+    assert_eq!(both.as_array().unwrap().len(), 2);
+    assert_eq!(both[1], *post);
+
+    // Other routes and errors.
+    let written = sn
+        .ok(
+            "write-home-timeline",
+            json!({"post_id": post_id, "user_id": 2, "timestamp": 7, "user_mentions_id": [3]}),
+        )
+        .await;
+    assert_eq!(written, if sync { json!([1]) } else { json!("") });
+    let registered = sn
+        .ok(
+            "register-user",
+            json!({"first_name": "x", "last_name": "y", "username": "bob", "password": "pw"}),
+        )
+        .await;
+    assert_eq!(
+        registered,
+        json!(if sync {
+            "from social-graph-insert-user"
+        } else {
+            ""
+        })
+    );
+    let bob: i64 = sn.redis(&["HGET", "user:bob", "user_id"]).parse().unwrap();
+    assert!(bob >= 0);
+    assert_eq!(
+        sn.redis(&["HGET", &format!("social-graph:{bob}"), "followees"]),
+        "[]"
+    );
+    sn.fails(
+        "read-posts",
+        json!({"post_ids": [post_id, 42]}),
+        "Post_id: 42 doesn't exist in redis",
+    )
+    .await;
+    let mut bad = compose(2, "x");
+    bad["media_types"] = json!([]);
+    sn.fails(
+        "compose-post",
+        bad,
+        "the length of media_id and media_type are not equal",
+    )
+    .await;
+    assert_eq!(
+        sn.ok("noop", json!({"msg": "", "err": ""})).await,
+        json!("")
+    );
+    sn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_storage_sync() {
+    real_mode("sync").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_storage_async() {
+    real_mode("async").await;
+}
+
+/// The shape of a post.
+fn check_post(p: &Value) {
+    let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 8, "{p}");
+    assert!(p["post_id"].is_i64() && p["timestamp"].is_i64());
+    assert!(p["creator"]["user_id"].is_i64() && p["creator"]["username"].is_string());
+    assert!(p["text"].is_string());
+    for m in p["user_mentions"].as_array().unwrap() {
+        assert_eq!(
+            m["user_name"],
+            format!("username_{}", m["user_id"].as_i64().unwrap())
+        );
+    }
+    for m in p["media"].as_array().unwrap() {
+        assert!(m["media_type"].is_string() && m["media_id"].is_i64());
+    }
+    for u in p["urls"].as_array().unwrap() {
+        assert!(u["shortened_url"].is_string() && u["expanded_url"].is_string());
+    }
+    assert_eq!(p["post_type"], "POST");
+}
+
+/// Fake-database mode: no services, the reference's sleeps, answers of the right shapes.
+async fn fake_mode(variant: &str) {
+    let sync = variant == "sync";
+    let sn = Sn::start(variant, true).await;
+    assert!(sn.app.services.is_empty());
+    let text = "a @username_5 b @username_7 c http://x.example d";
+    let took = sn.ok("compose-post", compose(5, text)).await;
+    let took = took.as_str().unwrap();
+    // Critical path with one URL and F ≥ 1: sync 17 + 4 + F ms, async 4 + 6 + F ms.
+    if sync {
+        let ms: u64 = took.strip_suffix(" ms").unwrap().parse().unwrap();
+        assert!(ms >= 22, "{took}");
+    } else {
+        let us: u64 = took.strip_suffix("μs").unwrap().parse().unwrap();
+        assert!(us >= 11_000, "{took}");
+    }
+    let posts = sn.ok("read-home-timeline", timeline(1, 0, 1)).await;
+    let posts = posts.as_array().unwrap();
+    assert!(posts.len() <= 4);
+    posts.iter().for_each(check_post);
+    let posts = sn.ok("read-posts", json!({"post_ids": [4, 9]})).await;
+    assert_eq!(posts[0]["post_id"], 4);
+    assert_eq!(posts[1]["post_id"], 9);
+    posts.as_array().unwrap().iter().for_each(check_post);
+    let t = sn.ok("text-service", json!({"text": text})).await;
+    assert_eq!(
+        t["user_mentions"],
+        json!([{"user_id": 5, "user_name": "username_5"}, {"user_id": 7, "user_name": "username_7"}])
+    );
+    assert_eq!(t["urls"][0]["expanded_url"], "http://x.example");
+    let short = t["urls"][0]["shortened_url"].as_str().unwrap();
+    assert_eq!(t["text"], text.replace("http://x.example", short));
+    assert_eq!(
+        sn.ok("social-graph-follow-with-username", follow(1, 2))
+            .await,
+        json!("")
+    );
+    assert_eq!(
+        sn.ok("get-user-id", json!({"username": "username_42"}))
+            .await,
+        json!(42)
+    );
+    let followers = sn
+        .ok("social-graph-get-followers", json!({"user_id": 1}))
+        .await;
+    let followers: Vec<i64> = serde_json::from_value(followers).unwrap();
+    assert!(followers.len() <= 19 && followers.iter().all(|f| (1..=100).contains(f)));
+    assert_eq!(
+        sn.ok(
+            "write-home-timeline",
+            json!({"post_id": 1, "user_id": 2, "timestamp": 3, "user_mentions_id": [4]})
+        )
+        .await,
+        json!("")
+    );
+    // Population functions keep real storage, which --fakedb does not start.
+    sn.fails("register-user-with-id", user(1), "QUILT_REDIS_ADDR")
+        .await;
+    sn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_database_sync() {
+    fake_mode("sync").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_database_async() {
+    fake_mode("async").await;
+}
+
+fn merge(manifest: &Manifest, tree: &str) -> GroupReport {
+    let tree = Tree::read(&app_dir().join("workflows").join(tree)).unwrap();
+    let _lock = build_lock();
+    merge_group(manifest, &tree, &MergeOptions::default()).unwrap()
+}
+
+fn count(r: &GroupReport, kind: SiteKind) -> usize {
+    r.sites.iter().filter(|s| s.kind == kind).count()
+}
+
+/// Merged compose-post and read-home-timeline (their funcTrees) answer like the unmerged
+/// workflows, in both variants, without calling their members remotely.
+#[tokio::test(flavor = "multi_thread")]
+async fn merged_workflows_answer_like_unmerged() {
+    let m = built();
+    let compose_report = merge(&m, "compose-post.tree");
+    assert_eq!(compose_report.members.len(), 11);
+    assert_eq!(
+        count(&compose_report, SiteKind::Direct),
+        10,
+        "{:?}",
+        compose_report.sites
+    );
+    assert_eq!(count(&compose_report, SiteKind::LocalAsync), 10);
+    assert_eq!(count(&compose_report, SiteKind::Remote), 0);
+    assert_eq!(count(&compose_report, SiteKind::Dynamic), 0);
+    let timeline_report = merge(&m, "read-home-timeline.tree");
+    assert_eq!(count(&timeline_report, SiteKind::Direct), 1);
+    assert_eq!(count(&timeline_report, SiteKind::LocalAsync), 1);
+
+    for variant in ["sync", "async"] {
+        let sn = Sn::start(variant, false).await;
+        for i in 1..=5 {
+            sn.ok("register-user-with-id", user(i)).await;
+        }
+        for (a, b) in [(1, 2), (3, 2), (4, 2), (2, 1), (5, 1), (5, 3)] {
+            sn.ok("social-graph-follow-with-username", follow(a, b))
+                .await;
+        }
+        for (u, text) in [
+            (2, "first by 2 @username_5 http://a.example"),
+            (1, "by 1 @username_4"),
+        ] {
+            assert_eq!(sn.ok("compose-post", compose(u, text)).await, json!(""));
+        }
+        // Merged: same answer, the post lands, and no member is invoked through the gateway.
+        let before: Vec<u64> = member_requests(&sn).await;
+        let text = "merged by 2 @username_3 https://b.example @username_1";
+        assert_eq!(
+            sn.ok("compose-post-merged", compose(2, text)).await,
+            json!("")
+        );
+        assert_eq!(
+            member_requests(&sn).await,
+            before,
+            "{variant}: a member went remote"
+        );
+        let posts = sn.ok("read-home-timeline", timeline(1, 0, 10)).await;
+        let post = posts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["text"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("merged by 2 @username_3 http")
+            })
+            .unwrap_or_else(|| panic!("{variant}: merged post missing from {posts}"));
+        assert_eq!(
+            post["user_mentions"],
+            json!([{"user_id": 3, "user_name": "username_3"}, {"user_id": 1, "user_name": "username_1"}])
+        );
+        let mut bad = compose(2, "x");
+        bad["media_ids"] = json!([1, 2, 3]);
+        let base = sn.post("compose-post", &bad).await;
+        let merged = sn.post("compose-post-merged", &bad).await;
+        assert_eq!((base.0, merged.0), (500, 500));
+        assert!(merged
+            .1
+            .contains("the length of media_id and media_type are not equal"));
+        // Deterministic reads: identical answers.
+        let reads = sn.requests("read-posts").await;
+        for u in 1..=5 {
+            for (start, stop) in [(0, 0), (0, 1), (0, 10), (1, 2)] {
+                let body = timeline(u, start, stop);
+                let base = sn.post("read-home-timeline", &body).await;
+                let merged = sn.post("read-home-timeline-merged", &body).await;
+                assert_eq!(base.0, 200, "{}", base.1);
+                assert_eq!(merged, base, "{variant} {body}");
+            }
+        }
+        assert_eq!(sn.requests("read-posts").await, reads + 20);
+        sn.stop().await;
+    }
+
+    let sn = Sn::start("sync", true).await;
+    let took = sn
+        .ok(
+            "compose-post-merged",
+            compose(1, "@username_2 http://c.example"),
+        )
+        .await;
+    let ms: u64 = took
+        .as_str()
+        .unwrap()
+        .strip_suffix(" ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ms >= 22, "{took}");
+    sn.stop().await;
+}
+
+/// Gateway request counts of compose-post's members.
+async fn member_requests(sn: &Sn) -> Vec<u64> {
+    let mut out = Vec::new();
+    for f in [
+        "unique-id-service",
+        "compose-creator-with-userid",
+        "text-service",
+        "user-mention-service",
+        "url-shorten-service",
+        "media-service",
+        "store-post",
+        "write-user-timeline",
+        "write-home-timeline",
+        "social-graph-get-followers",
+    ] {
+        out.push(sn.requests(f).await);
+    }
+    out
+}
+
+/// `quilt populate` (BENCHMARKS.md §6.2 plan, 8 requests at a time) on the async variant: every
+/// request succeeds, the follow graph is symmetric, memcached holds the lists Redis holds, and every
+/// home timeline reads back.
+#[tokio::test(flavor = "multi_thread")]
+async fn population_builds_a_consistent_graph() {
+    let sn = Sn::start("async", false).await;
+    let done = quilt_cli::populate::populate(&sn.app.url(), "social-network", 0.05, 7)
+        .await
+        .unwrap();
+    assert_eq!(done.requests, 50 + 100 + 25);
+    assert_eq!(done.errors, 0);
+    let (mut edges_out, mut edges_in, mut timelines) = (0, 0, 0);
+    for u in 0..50i64 {
+        let key = format!("social-graph:{u}");
+        let followees: Vec<Value> =
+            serde_json::from_str(&sn.redis(&["HGET", &key, "followees"])).unwrap();
+        let followers_text = sn.redis(&["HGET", &key, "followers"]);
+        let followers: Vec<Value> = serde_json::from_str(&followers_text).unwrap();
+        edges_out += followees.len();
+        edges_in += followers.len();
+        if let Some(cached) = sn.memcached(&format!("{u}:followers")) {
+            assert_eq!(cached, followers_text, "user {u}");
+        }
+        let ids = sn
+            .ok("social-graph-get-followers", json!({"user_id": u}))
+            .await;
+        let expected: Vec<Value> = followers.iter().map(|f| f["follower_id"].clone()).collect();
+        assert_eq!(ids, Value::Array(expected), "user {u}");
+        let posts = sn.ok("read-home-timeline", timeline(u, 0, 1000)).await;
+        let stored: usize = sn
+            .redis(&["ZCARD", &format!("home-timeline:{u}")])
+            .parse()
+            .unwrap();
+        assert_eq!(posts.as_array().unwrap().len(), stored, "user {u}");
+        timelines += stored;
+    }
+    assert_eq!(edges_out, edges_in);
+    assert!(edges_out > 50, "{edges_out} follow edges");
+    assert!(timelines >= 25, "{timelines} timeline entries");
+    sn.stop().await;
+}
