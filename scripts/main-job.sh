@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --quiet -p quilt-cli
 export QUILT_LOG=${QUILT_LOG:-warn}
-exec target/release/quilt optimize "${QUILT_APP:-examples/hello}" --workflow "${QUILT_WORKFLOW:-hello}" --quick "$@"
+exec target/release/quilt optimize "${QUILT_APP:-apps/social-network}" --workflow "${QUILT_WORKFLOW:-compose-post}" --quick "$@"

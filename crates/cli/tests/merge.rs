@@ -469,3 +469,35 @@ async fn container_merge_runs_members_in_one_instance_behind_an_internal_gateway
     p.shutdown().await;
     std::fs::remove_file(m.work_dir().join("merged/container-merge-hello.json")).unwrap();
 }
+
+#[derive(serde::Deserialize)]
+struct CallCost {
+    invoke_ns: f64,
+    direct_ns: f64,
+    checksum: u64,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merged_call_costs_about_what_a_direct_call_costs() {
+    let m = app("callcost");
+    merge(&m, "caller callee\n", &MergeOptions::default()).unwrap();
+    let p = start(&m).await;
+    let (status, body) = post(&p, "caller-merged", r#"{"n":20000}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let merged: CallCost = serde_json::from_str(&body).unwrap();
+    let (status, body) = post(&p, "caller", r#"{"n":50}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let remote: CallCost = serde_json::from_str(&body).unwrap();
+    // Same answers: sum of x + 1 over both loops.
+    assert_eq!(merged.checksum, 2 * (20000 * 20001 / 2));
+    assert_eq!(remote.checksum, 2 * (50 * 51 / 2));
+    // Generous sanity bounds (figures go to docs/PERFORMANCE.md): the merged call stays within
+    // a few microseconds of a direct call, while a remote call costs far more.
+    assert!(
+        merged.invoke_ns < merged.direct_ns + 5_000.0,
+        "{} ns",
+        merged.invoke_ns
+    );
+    assert!(remote.invoke_ns > merged.invoke_ns * 5.0);
+    p.shutdown().await;
+}

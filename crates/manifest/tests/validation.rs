@@ -152,3 +152,28 @@ fn limits_are_checked() {
     );
     assert!(e.contains("functions[0].min_instances"), "{e}");
 }
+
+#[test]
+fn every_name_that_becomes_a_path_refuses_escapes_and_control_characters() {
+    // App, function, workflow and domain names: each may become a folder or file name.
+    let fields = [
+        ("name = \"demo\"", "app.name"),
+        ("name = \"upper\"", "functions[1].name"),
+        ("name = \"main\"", "workflows[0].name"),
+        ("domain = \"payments\"", "functions[1].domain"),
+    ];
+    for (field, place) in fields {
+        let key = field.split(' ').next().unwrap();
+        for bad in [
+            "..", "../x", "a/b", "/abs", "a\\b", "x\u{0}y", "x\ny", "x\u{1b}", "é",
+        ] {
+            let text = GOOD.replace(field, &format!("{key} = \"{}\"", bad.escape_default()));
+            let e = err_of(&["front/Cargo.toml", "upper.c"], &text);
+            assert!(e.contains(place), "{place} = {bad:?}: {e}");
+            assert!(
+                !e.contains('\n'),
+                "one line, control characters escaped: {e:?}"
+            );
+        }
+    }
+}

@@ -65,6 +65,7 @@ impl MergedDeployment {
     /// Installs `binary` and this file atomically (binary first: a deployment file always has its
     /// binary). Returns the installed binary's path.
     pub fn install(&self, manifest: &Manifest, binary: &Path) -> Result<PathBuf> {
+        check_deployment_name(&self.name)?;
         let dir = Self::dir(manifest);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let dest = dir.join(&self.name);
@@ -103,6 +104,17 @@ impl MergedDeployment {
             let text = std::fs::read_to_string(&path)?;
             let d: MergedDeployment = serde_json::from_str(&text)
                 .with_context(|| format!("reading {}", path.display()))?;
+            // The name becomes a path (the binary beside this file) and a route: a file edited by
+            // hand must not point outside the folder.
+            check_deployment_name(&d.name)
+                .with_context(|| format!("{}: refusing this deployment", path.display()))?;
+            if d.members.first() != Some(&d.root) {
+                anyhow::bail!(
+                    "{}: refusing this deployment: its root {:?} is not its first member",
+                    path.display(),
+                    d.root
+                );
+            }
             let binary = dir.join(&d.name);
             let runnable = d.kind == Kind::Container || binary.is_file();
             if runnable && d.members.iter().all(|m| manifest.function(m).is_some()) {
@@ -111,5 +123,74 @@ impl MergedDeployment {
         }
         out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         Ok(out)
+    }
+}
+
+/// Checks a deployment name (`<root>-merged`, `container-merge-<root>`): 1–200 characters of
+/// `[a-z0-9-]`, not starting with `-`, so it is safe as a file name and a route.
+pub fn check_deployment_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        anyhow::bail!(
+            "deployment name {:?} is not made of [a-z0-9-] (names become file names and routes)",
+            name
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_the_merged_folder_are_refused() {
+        for bad in [
+            "",
+            "..",
+            "../bin/sh",
+            "a/b",
+            "/etc/passwd",
+            "x\0",
+            "x\n",
+            "-x",
+            "A",
+        ] {
+            assert!(check_deployment_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_deployment_name("hello-merged").is_ok());
+        assert!(check_deployment_name(&format!("{}-merged", "a".repeat(63))).is_ok());
+    }
+
+    #[test]
+    fn installed_refuses_a_deployment_file_naming_a_path_outside_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("f")).unwrap();
+        std::fs::write(dir.path().join("f/f.c"), "").unwrap();
+        let text = "[app]\nname = \"a\"\n[[functions]]\nname = \"f\"\nlanguage = \"c\"\nsource = \"f/f.c\"\n";
+        std::fs::write(dir.path().join("quilt.toml"), text).unwrap();
+        let m = Manifest::load(dir.path()).unwrap();
+        let merged = MergedDeployment::dir(&m);
+        std::fs::create_dir_all(&merged).unwrap();
+        let write = |name: &str, root: &str| {
+            let d = serde_json::json!({"name": name, "root": root, "members": ["f"],
+                "memory_mb": 64, "cpu": 1.0, "fanout_threshold": 0});
+            std::fs::write(merged.join("x.json"), d.to_string()).unwrap();
+        };
+        // The "binary" it names exists outside the folder.
+        write("../../f/f.c", "f");
+        let e = format!("{:#}", MergedDeployment::installed(&m).unwrap_err());
+        assert!(e.contains("x.json") && e.contains("not made of"), "{e}");
+        write("f-merged", "g");
+        let e = format!("{:#}", MergedDeployment::installed(&m).unwrap_err());
+        assert!(e.contains("not its first member"), "{e}");
+        write("f-merged", "f");
+        std::fs::write(merged.join("f-merged"), "").unwrap();
+        assert_eq!(MergedDeployment::installed(&m).unwrap().len(), 1);
     }
 }

@@ -258,6 +258,24 @@ impl Gateway {
                 )
             }
         };
+        if self
+            .shared
+            .stopping
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // A connection kept alive across a shutdown: answer at once and close it, so that the
+            // client reconnects (to a platform started in this one's place).
+            let mut resp = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("function '{name}' is unavailable: the platform is stopping"),
+                name,
+            );
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            return resp;
+        }
         match pool.forward(body, trace).await {
             Ok(answer) => {
                 if let Some(spans) = &answer.spans {

@@ -95,8 +95,10 @@ pub(crate) struct Instance {
     id: u64,
     pid: u32,
     port: u16,
-    /// CPU time used so far, in clock ticks (last sample).
-    cpu_ticks: AtomicU64,
+    /// CPU time used so far, ns (last sample).
+    cpu_ns: AtomicU64,
+    /// The instance's cgroup CPU counter, when limits are enforced.
+    cpu_meter: Option<crate::limits::CpuMeter>,
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
     idle_conns: Mutex<Vec<SendRequest<Full<Bytes>>>>,
@@ -123,8 +125,8 @@ pub(crate) struct Pool {
 /// Resource use of a pool's instances, sampled from /proc.
 #[derive(Default)]
 struct Usage {
-    /// CPU ticks of instances that are gone.
-    gone_ticks: AtomicU64,
+    /// CPU time of instances that are gone, ns.
+    gone_ns: AtomicU64,
     /// Largest resident set seen in one instance, KiB.
     peak_rss_kb: AtomicU64,
     /// Time spent serving requests, µs (summed over concurrent requests).
@@ -142,6 +144,8 @@ pub struct Resources {
     pub busy_seconds: f64,
     /// Requests served.
     pub requests: u64,
+    /// The per-instance CPU limit, cores.
+    pub cpu_limit: f64,
     /// Largest resident memory of one instance, MiB.
     pub peak_rss_mb: f64,
     /// Instances running now.
@@ -407,11 +411,10 @@ impl Pool {
     pub fn sample(&self) {
         let st = self.state.lock().unwrap();
         for inst in &st.instances {
-            let Some((ticks, hwm_kb)) = proc_usage(inst.pid) else {
-                continue;
-            };
-            inst.cpu_ticks.store(ticks, Ordering::Relaxed);
-            self.usage.peak_rss_kb.fetch_max(hwm_kb, Ordering::Relaxed);
+            inst.sample_cpu();
+            if let Some(hwm_kb) = peak_rss_kb(inst.pid) {
+                self.usage.peak_rss_kb.fetch_max(hwm_kb, Ordering::Relaxed);
+            }
         }
     }
 
@@ -422,11 +425,12 @@ impl Pool {
         let alive: u64 = st
             .instances
             .iter()
-            .map(|i| i.cpu_ticks.load(Ordering::Relaxed))
+            .map(|i| i.cpu_ns.load(Ordering::Relaxed))
             .sum();
-        let ticks = alive + self.usage.gone_ticks.load(Ordering::Relaxed);
+        let ns = alive + self.usage.gone_ns.load(Ordering::Relaxed);
         Resources {
-            cpu_seconds: ticks as f64 / clock_ticks_per_second(),
+            cpu_seconds: ns as f64 / 1e9,
+            cpu_limit: self.spec.cpu,
             busy_seconds: self.usage.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
             requests: self.usage.served.load(Ordering::Relaxed),
             peak_rss_mb: self.usage.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0,
@@ -526,7 +530,8 @@ impl Pool {
             id,
             pid,
             port,
-            cpu_ticks: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+            cpu_meter: group.as_ref().and_then(|g| g.cpu_meter()),
             in_flight: AtomicUsize::new(0),
             last_used: Mutex::new(Instant::now()),
             idle_conns: Mutex::new(Vec::new()),
@@ -548,6 +553,7 @@ impl Pool {
                 _ = child.wait() => false,
             };
             let status = child.wait().await;
+            watched.sample_cpu();
             let oom = group.as_ref().is_some_and(|g| g.oom_killed());
             drop(group);
             pool.instance_exited(&watched, asked, status, oom);
@@ -569,14 +575,16 @@ impl Pool {
         if oom {
             what.push_str(", killed by its memory limit");
         }
+        if asked {
+            what = format!("stopped by the platform ({what})");
+        }
         // Not alive before the exit is published: a request that sees the exit (and answers 502)
         // must not leave a next request to be routed to this instance.
         instance.alive.store(false, Ordering::Release);
         *instance.exit.lock().unwrap() = Some(what.clone());
-        self.usage.gone_ticks.fetch_add(
-            instance.cpu_ticks.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        self.usage
+            .gone_ns
+            .fetch_add(instance.cpu_ns.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         st.instances.retain(|i| !Arc::ptr_eq(i, instance));
         if !asked {
@@ -592,19 +600,22 @@ impl Pool {
     }
 }
 
-/// CPU ticks (user + system) and peak resident memory (KiB) of a process.
-fn proc_usage(pid: u32) -> Option<(u64, u64)> {
+/// CPU time (user + system) of a process from /proc, ns (clock-tick precision).
+fn proc_cpu_ns(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((ticks as f64 * 1e9 / clock_ticks_per_second()) as u64)
+}
+
+/// Peak resident memory of a process, KiB.
+fn peak_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let hwm = status
+    status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    Some((ticks, hwm))
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -627,6 +638,17 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 }
 
 impl Instance {
+    /// Updates the CPU time: from the cgroup (ns precision) or /proc (clock ticks).
+    fn sample_cpu(&self) {
+        let ns = match &self.cpu_meter {
+            Some(m) => m.read_ns(),
+            None => proc_cpu_ns(self.pid),
+        };
+        if let Some(ns) = ns {
+            self.cpu_ns.fetch_max(ns, Ordering::Relaxed);
+        }
+    }
+
     fn take_conn(&self) -> Option<SendRequest<Full<Bytes>>> {
         let mut conns = self.idle_conns.lock().unwrap();
         while let Some(c) = conns.pop() {
@@ -653,6 +675,9 @@ impl Instance {
     async fn failure(&self, error: &str) -> String {
         for _ in 0..20 {
             if let Some(exit) = self.exit.lock().unwrap().clone() {
+                if exit.starts_with("stopped") {
+                    return format!("instance {} was {exit}", self.id);
+                }
                 return format!("instance {} crashed ({exit})", self.id);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

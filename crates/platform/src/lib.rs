@@ -93,6 +93,13 @@ impl Platform {
             .set(shared.enforcement.enforced() as i64);
         let mut pools = HashMap::new();
         for d in config.deployables {
+            // Route names become cgroup folder names and environment values.
+            if !limits::is_safe_name(&d.name) {
+                anyhow::bail!(
+                    "route {:?}: names are made of [A-Za-z0-9._-] (and are not '.' or '..')",
+                    d.name
+                );
+            }
             let name = d.name.clone();
             pools.insert(name, Pool::new(d, Arc::clone(&shared)));
         }
@@ -174,6 +181,16 @@ impl Platform {
             .map_or(0, |p| p.instance_count())
     }
 
+    /// Serves one connection given as a byte stream, as the gateway serves accepted sockets (the
+    /// fuzz targets in `fuzz/` drive the gateway's request handling this way).
+    #[doc(hidden)]
+    pub async fn serve_stream<IO>(&self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_connection(Arc::clone(&self.gateway), io).await
+    }
+
     /// Stops serving and stops every instance, waiting until their processes are gone.
     pub async fn shutdown(self) {
         self.gateway.shared.stopping.store(true, Ordering::Release);
@@ -183,6 +200,8 @@ impl Platform {
         }
         for t in self.tasks {
             t.abort();
+            // Awaited so that the listener is closed on return: a new platform may bind its port.
+            let _ = t.await;
         }
         // Instances are killed by their watchers; wait until every process is reaped.
         for _ in 0..500 {
@@ -214,17 +233,22 @@ async fn accept_loop(
         };
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        let gateway = Arc::clone(&gateway);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        tokio::spawn(serve_connection(Arc::clone(&gateway), stream));
     }
+}
+
+/// Serves HTTP/1.1 on one connection until it closes.
+async fn serve_connection<IO>(gateway: Arc<Gateway>, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let gateway = Arc::clone(&gateway);
+        async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 async fn reaper(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {

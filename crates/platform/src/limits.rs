@@ -76,6 +76,43 @@ fn own_group_v2() -> PathBuf {
     Path::new(CGROOT).join(own_path(None))
 }
 
+/// Whether `name` is safe as one path component (route and cgroup names): 1–200 bytes of
+/// `[A-Za-z0-9._-]`, not `.` or `..`, so no `/`, no control characters, nothing that climbs out.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Reads a cgroup's CPU time.
+#[derive(Debug, Clone)]
+pub struct CpuMeter {
+    file: PathBuf,
+    v2: bool,
+}
+
+impl CpuMeter {
+    /// CPU time used so far, in nanoseconds.
+    pub fn read_ns(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(&self.file).ok()?;
+        if self.v2 {
+            let usec: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))?
+                .trim()
+                .parse()
+                .ok()?;
+            Some(usec * 1000)
+        } else {
+            text.trim().parse().ok()
+        }
+    }
+}
+
 /// The cgroups of one instance; removed on drop.
 #[derive(Debug)]
 pub struct InstanceGroup {
@@ -92,6 +129,12 @@ impl InstanceGroup {
     ) -> std::io::Result<InstanceGroup> {
         // Unique within the process too: several platforms may run in one process (tests), and
         // two instances sharing a group would share its limit.
+        if !is_safe_name(name) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("instance name {:?} is not a safe path component", name),
+            ));
+        }
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let seq = NEXT.fetch_add(1, Ordering::Relaxed);
         let leaf = format!("quilt-{}-{seq}-{name}", std::process::id());
@@ -108,6 +151,11 @@ impl InstanceGroup {
                 let cpu_dir = own_group_v1("cpu").join(&leaf);
                 std::fs::create_dir_all(&cpu_dir)?;
                 group.dirs.push(cpu_dir.clone());
+                // cpuacct may share the cpu hierarchy or have its own.
+                let acct = own_group_v1("cpuacct").join(&leaf);
+                if !acct.join("cpuacct.usage").exists() && std::fs::create_dir_all(&acct).is_ok() {
+                    group.dirs.push(acct);
+                }
                 std::fs::write(cpu_dir.join("cpu.cfs_period_us"), CFS_PERIOD_US.to_string())?;
                 std::fs::write(cpu_dir.join("cpu.cfs_quota_us"), quota.to_string())?;
             }
@@ -134,12 +182,21 @@ impl InstanceGroup {
         Ok(())
     }
 
-    /// Peak memory use in bytes, where the controller reports it.
-    pub fn peak_memory(&self) -> Option<u64> {
+    /// A reader of the group's CPU time (nanosecond precision, dead threads included).
+    pub fn cpu_meter(&self) -> Option<CpuMeter> {
         self.dirs.iter().find_map(|d| {
-            ["memory.max_usage_in_bytes", "memory.peak"]
-                .iter()
-                .find_map(|f| std::fs::read_to_string(d.join(f)).ok()?.trim().parse().ok())
+            let v1 = d.join("cpuacct.usage");
+            let v2 = d.join("cpu.stat");
+            if v1.is_file() {
+                Some(CpuMeter {
+                    file: v1,
+                    v2: false,
+                })
+            } else if v2.is_file() {
+                Some(CpuMeter { file: v2, v2: true })
+            } else {
+                None
+            }
         })
     }
 
@@ -185,5 +242,25 @@ impl Drop for InstanceGroup {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_a_folder_are_not_safe() {
+        for bad in [
+            "", ".", "..", "../x", "a/b", "/abs", "a\0b", "a\nb", "a b", "\u{7f}", "é",
+        ] {
+            assert!(!is_safe_name(bad), "{bad:?}");
+        }
+        for good in ["echo", "hello-merged", "container-merge-a", "f_1.v2"] {
+            assert!(is_safe_name(good), "{good:?}");
+        }
+        let how = Enforcement::NotEnforced("test".into());
+        let e = InstanceGroup::create(&how, "../../escape", 64, 1.0).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

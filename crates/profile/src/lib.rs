@@ -11,6 +11,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A node of the profiled call graph.
+///
+/// `c` is CPU seconds over busy seconds, capped at the function's per-instance CPU limit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeProfile {
     /// Function name.
@@ -82,6 +84,7 @@ pub fn resource_delta(
                 cpu_seconds: (a.cpu_seconds - b.cpu_seconds).max(0.0),
                 busy_seconds: (a.busy_seconds - b.busy_seconds).max(0.0),
                 requests: a.requests.saturating_sub(b.requests),
+                cpu_limit: a.cpu_limit,
                 peak_rss_mb: a.peak_rss_mb,
                 instances: a.instances,
             };
@@ -128,11 +131,15 @@ pub fn build_graph(
         .iter()
         .map(|(f, n)| {
             let r = resources.get(f).cloned().unwrap_or_default();
-            let c = if r.busy_seconds > 0.0 {
+            let mut c = if r.busy_seconds > 0.0 {
                 r.cpu_seconds / r.busy_seconds
             } else {
                 0.0
             };
+            // An instance cannot use more than its limit; above it is sampling noise.
+            if r.cpu_limit > 0.0 {
+                c = c.min(r.cpu_limit);
+            }
             NodeProfile {
                 id: f.clone(),
                 m: round3(r.peak_rss_mb),
@@ -246,6 +253,7 @@ mod tests {
                 cpu_seconds: 0.5,
                 busy_seconds: 1.0,
                 requests: 4,
+                cpu_limit: 0.4,
                 peak_rss_mb: 3.25,
                 instances: 1,
             },
@@ -264,7 +272,11 @@ mod tests {
         assert_eq!(edge("a", "w").kind, "async");
         assert_eq!(edge("a", "w").max_fanout, 3);
         let w = g.nodes.iter().find(|n| n.id == "w").unwrap();
-        assert_eq!((w.m, w.c, w.executions), (3.25, 0.5, 4));
+        assert_eq!(
+            (w.m, w.c, w.executions),
+            (3.25, 0.4, 4),
+            "c capped at the limit"
+        );
         let json: serde_json::Value = serde_json::from_str(&g.to_json()).unwrap();
         assert_eq!(json["links"][0]["source"], "a");
         assert_eq!(json["links"][0]["type"], "async");

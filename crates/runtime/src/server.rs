@@ -39,23 +39,41 @@ pub fn serve(entries: &'static [Entry], mode: Mode) -> ! {
     unreachable!("TcpListener::incoming never ends")
 }
 
-struct Request {
-    head_len: usize,
-    body_len: usize,
-    post: bool,
-    path: String,
-    close: bool,
-    traceparent: Option<String>,
-    kind: trace::Kind,
+/// Largest request head (request line and headers) an instance reads.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// A parsed request head (public for the fuzz targets in `fuzz/`).
+#[derive(Debug)]
+pub struct Request {
+    /// Bytes of the head, blank line included.
+    pub head_len: usize,
+    /// Bytes of the body (`Content-Length`).
+    pub body_len: usize,
+    /// Whether the method is POST.
+    pub post: bool,
+    /// The request target.
+    pub path: String,
+    /// Whether the connection closes after the answer.
+    pub close: bool,
+    /// The W3C trace context, when given.
+    pub traceparent: Option<String>,
+    /// Synchronous or asynchronous invocation.
+    pub kind: trace::Kind,
 }
 
-fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
+/// Parses the head at the start of `buf`: `Ok(None)` while it is incomplete, an error for a
+/// malformed head, a body over the limit, or a head longer than [`MAX_HEAD`].
+pub fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(format!("bad request: {e}")),
+    let status = req.parse(buf).map_err(|e| format!("bad request: {e}"))?;
+    let head_len = match status {
+        httparse::Status::Complete(n) if n <= MAX_HEAD => n,
+        // A complete head over the limit, or an incomplete one already over it.
+        _ if buf.len() > MAX_HEAD => {
+            return Err(format!("request head is longer than {MAX_HEAD} bytes"))
+        }
+        _ => return Ok(None),
     };
     let mut r = Request {
         head_len,
@@ -202,4 +220,46 @@ fn respond(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     stream.write_all(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_head_reads_a_complete_head() {
+        let r =
+            parse_head(b"POST /f HTTP/1.1\r\nContent-Length: 3\r\nquilt-kind: async\r\n\r\nabc")
+                .unwrap()
+                .unwrap();
+        assert_eq!((r.post, r.path.as_str(), r.body_len), (true, "/f", 3));
+        assert_eq!(r.head_len, 58);
+        assert_eq!(r.kind, trace::Kind::Async);
+        assert!(parse_head(b"POST /f HTTP/1.1\r\nContent-Le")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn parse_head_refuses_hostile_heads() {
+        assert!(parse_head(b"\x00\x01 / HTTP/1.1\r\n\r\n").is_err());
+        let chunked = b"POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(parse_head(chunked).unwrap_err().contains("chunked"));
+        let huge = b"POST /f HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n";
+        assert!(parse_head(huge).is_err());
+        let over = format!(
+            "POST /f HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        assert!(parse_head(over.as_bytes())
+            .unwrap_err()
+            .contains("too large"));
+        // A head that never ends is refused once it passes the limit instead of growing the
+        // connection's buffer without bound.
+        let mut endless = b"POST /f HTTP/1.1\r\nX-Pad: ".to_vec();
+        endless.resize(MAX_HEAD, b'a');
+        assert!(parse_head(&endless).unwrap().is_none());
+        endless.push(b'a');
+        assert!(parse_head(&endless).unwrap_err().contains("longer than"));
+    }
 }

@@ -278,6 +278,17 @@ impl Plan {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let mut written = Vec::new();
         for g in &self.groups {
+            // A root names a file: nothing that leaves `dir` or hides in control characters.
+            if g.root.is_empty()
+                || g.root
+                    .chars()
+                    .any(|c| c == '/' || c == '\\' || c.is_control())
+            {
+                return Err(PlanError::Invalid {
+                    path: dir.display().to_string(),
+                    message: format!("group root {:?} cannot name a funcTree file", g.root),
+                });
+            }
             let path = dir.join(format!("funcTree.{}", g.root));
             write_atomic(&path, Plan::func_tree(g).as_bytes()).map_err(|e| io(&path, e))?;
             written.push(path);
