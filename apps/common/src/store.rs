@@ -44,7 +44,11 @@ pub fn memcached() -> Result<&'static memcache::Client, Error> {
         return Ok(c);
     }
     let url = format!("memcache://{}?tcp_nodelay=true&timeout=10", addr("QUILT_MEMCACHED_ADDR")?);
-    let client = memcache::Client::connect(url).map_err(|e| Error::msg(format!("memcached: {e}")))?;
+    // One pooled connection per concurrent request of the instance, not the crate's default of one.
+    let client = memcache::Client::builder()
+        .add_server(url)
+        .and_then(|b| b.with_max_pool_size(64).build())
+        .map_err(|e| Error::msg(format!("memcached: {e}")))?;
     Ok(CLIENT.get_or_init(|| client))
 }
 

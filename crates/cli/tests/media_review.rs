@@ -1,0 +1,476 @@
+//! The media review (apps/media-review, ../shared/BENCHMARKS.md §3, §5) end to end: real Redis and
+//! memcached started by `quilt up`'s services, the fake-database mode, the sync and the async
+//! variant, and a merged page-service answering like the unmerged workflow.
+
+use quilt_cli::{http, up};
+use quilt_manifest::Manifest;
+use quilt_merge::rewrite::SiteKind;
+use quilt_merge::tree::Tree;
+use quilt_merge::{merge_group, GroupReport, MergeOptions};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn app_dir() -> PathBuf {
+    root().join("apps/media-review")
+}
+
+/// The shared target folder of app builds, exported before any build of this process.
+fn target_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("QUILT_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/quilt-apps"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_var("QUILT_TARGET_DIR", &dir);
+        dir
+    })
+    .clone()
+}
+
+/// Builds and merges must not overlap, across threads and test processes (the same lock file as
+/// the other app tests).
+fn build_lock() -> std::fs::File {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target_dir().join(".quilt-test-build.lock"))
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// The app, built once per process.
+fn built() -> Manifest {
+    static BUILT: OnceLock<Manifest> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            target_dir();
+            let manifest = Manifest::load(&app_dir()).unwrap();
+            let _lock = build_lock();
+            quilt_build::build_app(&manifest).unwrap();
+            manifest
+        })
+        .clone()
+}
+
+fn merge(tree: &str) -> GroupReport {
+    let manifest = built();
+    let tree = Tree::read(&app_dir().join("workflows").join(tree)).unwrap();
+    let _lock = build_lock();
+    merge_group(&manifest, &tree, &MergeOptions::default()).unwrap()
+}
+
+async fn start(fakedb: bool, variant: &str) -> up::RunningApp {
+    let opts = up::UpOptions {
+        port: 0,
+        env: vec![("QUILT_VARIANT".into(), variant.into())],
+        fakedb,
+        idle_timeout: Some(Duration::from_secs(120)),
+        ..Default::default()
+    };
+    up::start(&built(), &opts).await.unwrap()
+}
+
+/// POSTs `body` to `route`: the JSON reply, or the status and text of a failure.
+async fn call(app: &up::RunningApp, route: &str, body: &Value) -> Result<Value, (u16, String)> {
+    let (status, reply) = http::post(
+        &format!("{}/{route}", app.url()),
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    if status == 200 {
+        Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}")))
+    } else {
+        Err((status, text))
+    }
+}
+
+async fn ok(app: &up::RunningApp, route: &str, body: Value) -> Value {
+    call(app, route, &body)
+        .await
+        .unwrap_or_else(|e| panic!("{route} {body}: {e:?}"))
+}
+
+/// `GET key` straight from the app's Redis (RESP by hand).
+fn redis_get(app: &up::RunningApp, key: &str) -> Option<String> {
+    let addr: SocketAddr = app
+        .services
+        .iter()
+        .find(|s| s.kind == "redis")
+        .unwrap()
+        .addr;
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len: i64 = head.trim()[1..].parse().unwrap();
+    if len < 0 {
+        return None;
+    }
+    let mut body = vec![0u8; len as usize + 2];
+    s.read_exact(&mut body).unwrap();
+    body.truncate(len as usize);
+    Some(String::from_utf8(body).unwrap())
+}
+
+/// Movies `tt5999001..=3` (`movie_1..=3`) with 2 casts each (cast info ids `10·m + 1`, `10·m + 2`)
+/// and plot `m`; users `username_1..=3` with ids 1..=3.
+async fn populate(app: &up::RunningApp) {
+    for m in 1..=3i64 {
+        let movie_id = format!("tt{}", 5_999_000 + m);
+        ok(
+            app,
+            "register-movie-id",
+            json!({"movie_id": movie_id, "title": format!("movie_{m}")}),
+        )
+        .await;
+        let casts: Vec<Value> = (1..=2)
+            .map(|c| {
+                json!({"cast_id": c, "character": format!("role {c} of {m}"),
+                    "cast_info_id": 10 * m + c})
+            })
+            .collect();
+        ok(
+            app,
+            "write-movie-info",
+            json!({"movie_id": movie_id, "title": format!("movie_{m}"), "casts": casts,
+                "plot_id": m, "thumbnail_ids": ["t1"], "photo_ids": ["p1", "p2"],
+                "video_ids": [], "avg_rating": "3.5", "num_rating": 12}),
+        )
+        .await;
+        for c in 1..=2 {
+            ok(
+                app,
+                "write-cast-info",
+                json!({"cast_info_id": 10 * m + c, "name": format!("actor {}", 10 * m + c),
+                    "gender": c == 1, "intro": "hello"}),
+            )
+            .await;
+        }
+        ok(
+            app,
+            "write-plot",
+            json!({"plot_id": m, "plot": format!("the plot of movie {m}")}),
+        )
+        .await;
+        ok(
+            app,
+            "register-user-with-id",
+            json!({"user_id": m, "username": format!("username_{m}"), "first_name": "F",
+                "last_name": "L", "password": "123456"}),
+        )
+        .await;
+    }
+}
+
+fn review(req_id: i64, user: &str, movie: i64, rating: i64, text: &str) -> Value {
+    json!({"req_id": req_id, "username": user, "password": "123456",
+        "title": format!("movie_{movie}"), "rating": rating, "text": text})
+}
+
+fn texts(reviews: &Value) -> Vec<String> {
+    reviews
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_storage_reviews_are_composed_and_read_back() {
+    for (variant, base) in [("sync", 1000i64), ("async", 2000)] {
+        let app = start(false, variant).await;
+        populate(&app).await;
+        let registered = call(
+            &app,
+            "register-movie-id",
+            &json!({"movie_id": "tt1", "title": "movie_1"}),
+        )
+        .await;
+        assert!(registered
+            .unwrap_err()
+            .1
+            .contains("Movie movie_1 is already in redis;"));
+
+        // Three reviews of movie 2 (two by user 1, one by user 3 with a known id); one of movie 1.
+        let r = ok(
+            &app,
+            "compose-review",
+            review(base + 1, "username_1", 2, 4, "first"),
+        )
+        .await;
+        assert_eq!(r, Value::Null);
+        ok(
+            &app,
+            "compose-review",
+            review(base + 2, "username_1", 1, 5, "second"),
+        )
+        .await;
+        let by_id = json!({"req_id": base + 3, "user_id": 3, "password": "123456",
+            "title": "movie_2", "rating": 2, "text": "third"});
+        ok(&app, "compose-review-user-id", by_id).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        ok(
+            &app,
+            "compose-review",
+            review(base + 4, "username_1", 2, 3, "fourth"),
+        )
+        .await;
+
+        // Every component arrived once: the review exists and the rating was counted.
+        assert_eq!(
+            redis_get(&app, "tt5999002:uncommit_sum").as_deref(),
+            Some("9")
+        );
+        assert_eq!(
+            redis_get(&app, "tt5999002:uncommit_num").as_deref(),
+            Some("3")
+        );
+
+        // A user's reviews, newest first, `start..stop`.
+        let mine = ok(
+            &app,
+            "read-user-review",
+            json!({"user_id": 1, "start": 0, "stop": 10}),
+        )
+        .await;
+        let mine_texts = texts(&mine);
+        assert_eq!(mine_texts.len(), 3, "{mine}");
+        assert_eq!(mine_texts[0], "fourth");
+        let first = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["text"] == "first")
+            .unwrap();
+        assert_eq!(first["req_id"], base + 1);
+        assert_eq!(first["user_id"], 1);
+        assert_eq!(first["movie_id"], "tt5999002");
+        assert_eq!(first["rating"], 4);
+        assert!(first["review_id"].as_i64().unwrap() >= 0);
+        let newest = ok(
+            &app,
+            "read-user-review",
+            json!({"user_id": 1, "start": 0, "stop": 1}),
+        )
+        .await;
+        assert_eq!(texts(&newest), ["fourth"]);
+        let none = ok(
+            &app,
+            "read-user-review",
+            json!({"user_id": 2, "start": 0, "stop": 5}),
+        )
+        .await;
+        assert_eq!(none, json!([]));
+
+        // A movie's page: info, reviews, cast info in cast order, plot.
+        let page = ok(
+            &app,
+            "page-service",
+            json!({"movie_id": "tt5999002", "review_start": 0, "review_stop": 10}),
+        )
+        .await;
+        assert_eq!(page["movie_info"]["title"], "movie_2");
+        assert_eq!(page["movie_info"]["avg_rating"], 3.5);
+        assert_eq!(page["movie_info"]["photo_ids"], json!(["p1", "p2"]));
+        let mut got = texts(&page["reviews"]);
+        assert_eq!(got[0], "fourth");
+        got.sort();
+        assert_eq!(got, ["first", "fourth", "third"]);
+        let cast: Vec<i64> = page["cast_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["cast_info_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(cast, [21, 22]);
+        assert_eq!(page["cast_info"][0]["name"], "actor 21");
+        assert_eq!(page["cast_info"][0]["gender"], true);
+        assert_eq!(page["cast_info"][1]["gender"], false);
+        assert_eq!(page["plot"], "the plot of movie 2");
+        // Served from memcached the second time: the same page.
+        let again = ok(
+            &app,
+            "page-service",
+            json!({"movie_id": "tt5999002", "review_start": 0, "review_stop": 10}),
+        )
+        .await;
+        assert_eq!(again, page);
+
+        // Soft errors of the reference.
+        let err = call(
+            &app,
+            "compose-review",
+            &review(base + 5, "nobody", 1, 1, "x"),
+        )
+        .await;
+        assert!(err
+            .unwrap_err()
+            .1
+            .contains("User nobody is not found in redis;"));
+        let err = call(
+            &app,
+            "compose-review",
+            &review(base + 6, "username_2", 9, 1, "x"),
+        )
+        .await;
+        assert!(err
+            .unwrap_err()
+            .1
+            .contains("Movie movie_9 is not found in redis;"));
+        let err = call(
+            &app,
+            "page-service",
+            &json!({"movie_id": "tt0", "review_start": 0, "review_stop": 1}),
+        )
+        .await;
+        assert!(err
+            .unwrap_err()
+            .1
+            .contains("error: cannot find the movie: tt0 in redis"));
+        let err = call(
+            &app,
+            "register-user",
+            &json!({"username": "username_1",
+            "first_name": "a", "last_name": "b", "password": "x"}),
+        )
+        .await;
+        assert!(err
+            .unwrap_err()
+            .1
+            .contains("User username_1 already existed"));
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_database_answers_with_the_right_shapes() {
+    // Critical-path sleeps (§5.5): 32 ms sync, 15 ms async.
+    for (variant, least) in [("sync", 32u64), ("async", 15)] {
+        let app = start(true, variant).await;
+        let t = Instant::now();
+        let r = ok(
+            &app,
+            "compose-review",
+            review(1, "username_1", 1, 3, "text"),
+        )
+        .await;
+        assert_eq!(r, Value::Null);
+        let elapsed = t.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(least),
+            "{variant}: {elapsed:?}"
+        );
+        let by_id = json!({"req_id": 2, "user_id": 7, "password": "p", "title": "t",
+            "rating": 1, "text": "x"});
+        assert_eq!(ok(&app, "compose-review-user-id", by_id).await, Value::Null);
+        let page = ok(
+            &app,
+            "page-service",
+            json!({"movie_id": "tt5999123", "review_start": 0, "review_stop": 1}),
+        )
+        .await;
+        let info = &page["movie_info"];
+        assert_eq!(info["movie_id"], "tt5999123");
+        let casts: Vec<i64> = info["casts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["cast_info_id"].as_i64().unwrap())
+            .collect();
+        let cast_info: Vec<i64> = page["cast_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["cast_info_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(cast_info, casts);
+        assert!(casts.len() < 20);
+        assert_eq!(page["plot"].as_str().unwrap().len(), 50);
+        assert!(page["reviews"].as_array().unwrap().len() <= 4);
+        let reviews = ok(
+            &app,
+            "read-user-review",
+            json!({"user_id": 5, "start": 0, "stop": 1}),
+        )
+        .await;
+        for r in reviews.as_array().unwrap() {
+            let m: i64 = r["movie_id"].as_str().unwrap()["movie_".len()..]
+                .parse()
+                .unwrap();
+            assert!((1..=100).contains(&m));
+            assert!((1..5).contains(&r["rating"].as_i64().unwrap()));
+            assert_eq!(r["text"].as_str().unwrap().len(), 20);
+        }
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merged_page_service_answers_like_unmerged() {
+    let report = merge("page-service.tree");
+    assert_eq!(report.name, "page-service-merged");
+    let direct = report
+        .sites
+        .iter()
+        .filter(|s| s.kind == SiteKind::Direct)
+        .count();
+    let local = report
+        .sites
+        .iter()
+        .filter(|s| s.kind == SiteKind::LocalAsync)
+        .count();
+    assert_eq!(direct, 5, "{:?}", report.sites);
+    assert_eq!(local, 4, "{:?}", report.sites);
+    for (variant, base) in [("sync", 100i64), ("async", 200)] {
+        let app = start(false, variant).await;
+        populate(&app).await;
+        ok(
+            &app,
+            "compose-review",
+            review(base + 1, "username_1", 1, 4, "one"),
+        )
+        .await;
+        ok(
+            &app,
+            "compose-review",
+            review(base + 2, "username_2", 1, 2, "two"),
+        )
+        .await;
+        for (movie, stop) in [(1, 10), (1, 1), (2, 5), (3, 0)] {
+            let body = json!({"movie_id": format!("tt{}", 5_999_000 + movie), "review_start": 0,
+                "review_stop": stop});
+            let base = ok(&app, "page-service", body.clone()).await;
+            let merged = ok(&app, "page-service-merged", body).await;
+            assert_eq!(merged, base, "{variant}: movie {movie}");
+        }
+        let missing = json!({"movie_id": "tt0", "review_start": 0, "review_stop": 1});
+        let base = call(&app, "page-service", &missing).await.unwrap_err();
+        let merged = call(&app, "page-service-merged", &missing)
+            .await
+            .unwrap_err();
+        assert_eq!(merged.0, base.0);
+        assert!(merged
+            .1
+            .contains("error: cannot find the movie: tt0 in redis"));
+        app.shutdown().await;
+    }
+}
