@@ -39,6 +39,10 @@ pub struct UpArgs {
     /// in .quilt/admin-token).
     #[arg(long)]
     pub tracing: bool,
+    /// Export every span to an OTLP/HTTP collector (Tempo, Jaeger, OpenTelemetry Collector),
+    /// e.g. http://127.0.0.1:4318.
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
     /// Extra environment for every instance, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -57,6 +61,8 @@ pub struct UpOptions {
     pub idle_timeout: Option<Duration>,
     /// Trace requests from the start.
     pub tracing: bool,
+    /// OTLP/HTTP collector for spans.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A running app: its platform and the services started for it.
@@ -225,6 +231,7 @@ async fn start_platform(
         span_dir: Some(manifest.work_dir().join("spans")),
         admin_token: None,
         upstream: None,
+        otlp_endpoint: opts.otlp_endpoint.clone(),
     };
     let platform = Platform::start(config).await?;
     write_admin_token(manifest, platform.admin_token())?;
@@ -328,6 +335,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         fakedb: args.fakedb,
         idle_timeout: args.idle_timeout.map(Duration::from_secs_f64),
         tracing: args.tracing,
+        otlp_endpoint: args.otlp_endpoint.clone(),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -187,3 +187,86 @@ async fn traces_cross_merged_calls_and_tracing_off_records_nothing() {
         .all(|c| c.kind == "async" && !c.local && c.instance != root.instance));
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_are_exported_to_an_otlp_collector() {
+    use http_body_util::BodyExt;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    // A minimal OTLP/HTTP collector: keeps every exported span.
+    let received: std::sync::Arc<Mutex<Vec<(String, Vec<u8>, String)>>> = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let sink = std::sync::Arc::clone(&received);
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let sink = std::sync::Arc::clone(&sink);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let sink = std::sync::Arc::clone(&sink);
+                        async move {
+                            assert_eq!(req.uri().path(), "/v1/traces");
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let export = ExportTraceServiceRequest::decode(body).unwrap();
+                            for rs in export.resource_spans {
+                                let service =
+                                    rs.resource.unwrap().attributes[0].value.clone().unwrap();
+                                let service = format!("{:?}", service.value.unwrap());
+                                for ss in rs.scope_spans {
+                                    for sp in ss.spans {
+                                        sink.lock().unwrap().push((
+                                            sp.name,
+                                            sp.trace_id,
+                                            service.clone(),
+                                        ));
+                                    }
+                                }
+                            }
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::new()),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let m = app("hello");
+    let opts = UpOptions {
+        tracing: true,
+        otlp_endpoint: Some(endpoint),
+        ..UpOptions::default()
+    };
+    let app = up::start(&m, &opts).await.unwrap();
+    let (status, _) = quilt_cli::http::post(
+        &format!("{}/hello", app.url()),
+        br#"{"name":"otel"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let spans = received.lock().unwrap().clone();
+    let mut names: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["decorate", "hello", "upper"]);
+    assert!(
+        spans.iter().all(|s| s.1.len() == 16 && s.1 == spans[0].1),
+        "one trace"
+    );
+    assert!(
+        spans.iter().all(|s| s.2.contains(&s.0)),
+        "service.name is the function"
+    );
+    app.shutdown().await;
+}

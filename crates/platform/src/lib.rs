@@ -6,6 +6,7 @@ mod gateway;
 mod instances;
 pub mod limits;
 pub mod metrics;
+pub mod otlp;
 pub mod services;
 pub mod spans;
 
@@ -43,6 +44,8 @@ pub struct PlatformConfig {
     pub admin_token: Option<String>,
     /// An outer gateway (`host:port`) for routes this platform does not serve.
     pub upstream: Option<String>,
+    /// An OTLP/HTTP collector (`http://host:port`) that receives every span.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for PlatformConfig {
@@ -56,6 +59,7 @@ impl Default for PlatformConfig {
             span_dir: None,
             admin_token: None,
             upstream: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -76,6 +80,10 @@ impl Platform {
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
         let enforcement = Enforcement::detect();
+        let exporter = match &config.otlp_endpoint {
+            Some(e) => Some(otlp::OtlpExporter::start(e).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             gateway: addr,
             metrics: metrics::Metrics::new(),
@@ -84,7 +92,7 @@ impl Platform {
             stopping: AtomicBool::new(false),
             processes: AtomicUsize::new(0),
             tracing: AtomicBool::new(config.tracing),
-            spans: spans::SpanStore::new(config.span_dir.clone()),
+            spans: spans::SpanStore::new(config.span_dir.clone(), exporter),
             admin_token: config.admin_token.clone().unwrap_or_else(random_token),
         });
         shared

@@ -50,14 +50,16 @@ struct Inner {
 /// The store.
 pub struct SpanStore {
     dir: Option<PathBuf>,
+    exporter: Option<crate::otlp::OtlpExporter>,
     inner: Mutex<Inner>,
 }
 
 impl SpanStore {
-    /// A store, persisting under `dir` when given.
-    pub fn new(dir: Option<PathBuf>) -> SpanStore {
+    /// A store, persisting under `dir` and exporting through `exporter` when given.
+    pub fn new(dir: Option<PathBuf>, exporter: Option<crate::otlp::OtlpExporter>) -> SpanStore {
         SpanStore {
             dir,
+            exporter,
             inner: Mutex::new(Inner {
                 spans: VecDeque::new(),
                 first_seq: 0,
@@ -78,6 +80,9 @@ impl SpanStore {
     pub fn add(&self, spans: Vec<Span>) {
         if spans.is_empty() {
             return;
+        }
+        if let Some(exporter) = &self.exporter {
+            exporter.export(&spans);
         }
         let mut inner = self.inner.lock().unwrap();
         if let Some(dir) = &self.dir {
@@ -171,7 +176,7 @@ mod tests {
 
     #[test]
     fn since_pages_through_spans() {
-        let store = SpanStore::new(None);
+        let store = SpanStore::new(None, None);
         store.add((0..5).map(span).collect());
         let (all, next) = store.since(0);
         assert_eq!((all.len(), next), (5, 5));
@@ -184,7 +189,7 @@ mod tests {
     #[test]
     fn segments_are_bounded_and_oldest_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SpanStore::new(Some(dir.path().to_path_buf()));
+        let store = SpanStore::new(Some(dir.path().to_path_buf()), None);
         let big: Vec<Span> = (0..1000).map(span).collect();
         let per_batch = serde_json::to_vec(&big).unwrap().len() as u64;
         let batches = (SEGMENT_BYTES / per_batch + 1) * (SEGMENTS as u64 + 2);
