@@ -671,3 +671,50 @@ async fn population_builds_a_consistent_graph() {
     assert!(timelines >= 25, "{timelines} timeline entries");
     sn.stop().await;
 }
+
+/// The profiled compose-post graph has exactly the funcTree's ten edges, each taken once per run.
+#[tokio::test(flavor = "multi_thread")]
+async fn profiled_compose_post_graph_matches_the_reference_tree() {
+    for variant in ["sync", "async"] {
+        let sn = Sn::start(variant, true).await;
+        let m = built();
+        let runs = 12;
+        let body = compose(5, "hi @username_7 see http://x.example").to_string();
+        let url = sn.app.url();
+        let g = quilt_cli::profile::profile(&quilt_cli::profile::Profiling {
+            gateway: &url,
+            admin_token: sn.app.platform.admin_token(),
+            app: &m.name,
+            workflow: "compose-post",
+            entry: "compose-post",
+            body: Some(body.into_bytes()),
+            requests: runs,
+            concurrency: 2,
+            limits: (None, None),
+        })
+        .await
+        .unwrap();
+        let tree = Tree::read(&app_dir().join("workflows/compose-post.tree")).unwrap();
+        let mut expected: Vec<(String, String)> = tree
+            .edges
+            .iter()
+            .map(|(a, b, _)| (a.clone(), b.clone()))
+            .collect();
+        expected.sort();
+        let mut got: Vec<(String, String)> = g
+            .links
+            .iter()
+            .map(|e| (e.source.clone(), e.target.clone()))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "{variant}");
+        assert_eq!(got.len(), 10);
+        assert_eq!(g.graph.runs, runs);
+        for e in &g.links {
+            assert_eq!(e.weight, runs, "{variant}: {} -> {}", e.source, e.target);
+            let want = if variant == "async" { "async" } else { "sync" };
+            assert_eq!(e.kind, want, "{variant}: {} -> {}", e.source, e.target);
+        }
+        sn.app.shutdown().await;
+    }
+}
