@@ -47,6 +47,10 @@ pub struct MergeArgs {
     /// own binaries as processes of one instance behind an internal gateway) instead of merging.
     #[arg(long, conflicts_with_all = ["fanout_threshold", "keep_ir"])]
     pub container: bool,
+    /// Build each group's monolith fixture instead (`<root>-monolith`: every handler in one binary
+    /// calling the others in-process by name, no IR rewrite), the physical limit for benchmarks.
+    #[arg(long, conflicts_with_all = ["container", "fanout_threshold", "keep_ir"])]
+    pub monolith: bool,
     /// Skip building the members' own binaries first (used for size comparison).
     #[arg(long)]
     pub no_build: bool,
@@ -80,6 +84,13 @@ pub fn run(args: MergeArgs) -> Result<()> {
                 d.members.len(),
                 d.members.join(", ")
             );
+        }
+        return Ok(());
+    }
+    if args.monolith {
+        for tree in &trees {
+            let binary = quilt_merge::build_monolith(&manifest, tree)?;
+            println!("{}-monolith: {}", tree.root, binary.display());
         }
         return Ok(());
     }

@@ -501,3 +501,26 @@ async fn a_merged_call_costs_about_what_a_direct_call_costs() {
     assert!(remote.invoke_ns > merged.invoke_ns * 5.0);
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn monolith_fixture_answers_like_unmerged_without_the_gateway() {
+    let _hello = HELLO.lock().await;
+    let m = app("hello");
+    let tree = Tree::parse(Path::new("t"), "hello upper\nhello decorate\n").unwrap();
+    let binary = {
+        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        quilt_merge::build_monolith(&m, &tree).unwrap()
+    };
+    assert!(binary.ends_with("hello-monolith"));
+    let p = start(&m).await;
+    let (upper, decorate) = (requests(&p, "upper").await, requests(&p, "decorate").await);
+    let body = r#"{"name":"mono"}"#;
+    assert_eq!(
+        post(&p, "hello-monolith", body).await,
+        (200, r#"{"message":"Hello, MONO!"}"#.to_string())
+    );
+    assert_eq!(requests(&p, "upper").await, upper);
+    assert_eq!(requests(&p, "decorate").await, decorate);
+    p.shutdown().await;
+    std::fs::remove_file(m.work_dir().join("merged/hello-monolith.json")).unwrap();
+}

@@ -229,6 +229,33 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     })
 }
 
+/// Builds the monolith fixture of a group, `<root>-monolith`: one binary that links every member's
+/// handler and dispatches their calls in-process by name at run time, built by cargo as usual —
+/// no IR rewrite. It is the physical limit a merged binary is measured against.
+pub fn build_monolith(manifest: &Manifest, tree: &Tree) -> Result<PathBuf> {
+    check_group(manifest, tree, &MergeOptions::default())?;
+    let work = manifest.work_dir();
+    let mut krate = GeneratedCrate::new(manifest, &format!("monolith-{}", tree.root));
+    for m in &tree.members {
+        let f = manifest.function(m).expect("checked");
+        match f.language {
+            Language::Rust => krate.add_rust_function(f)?,
+            Language::C | Language::Cpp => {
+                let lib = native::compile_static(f, &work.join("native"))?;
+                krate.add_native_function(f, &lib);
+            }
+        }
+    }
+    krate.main_merged(0);
+    let dir = work.join("monolith");
+    quilt_build::write_workspace(&dir, std::slice::from_ref(&krate), true)?;
+    let target = paths::target_dir(manifest);
+    quilt_build::cargo_build(&dir, &target)?;
+    let name = format!("{}-monolith", tree.root);
+    MergedDeployment::new(manifest, &name, tree, 0)
+        .install(manifest, &target.join("release").join(krate.bin_name()))
+}
+
 /// Compiles the group: returns the Rust whole-program bitcode, the C/C++ bitcode files, and
 /// whether a C++ member needs the C++ standard library.
 fn compile(
