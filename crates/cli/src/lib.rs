@@ -1,6 +1,8 @@
 //! The `quilt` command's verbs, as a library so that tests and other tools can drive them.
 
 pub mod bench;
+pub mod deploy;
+pub mod experiment;
 pub mod http;
 pub mod merge;
 pub mod optimize;

@@ -1,6 +1,6 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{bench, http, merge, optimize, populate, profile, up};
+use quilt_cli::{bench, deploy, http, merge, optimize, populate, profile, up};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -26,6 +26,8 @@ enum Command {
     },
     /// Run an app on the local platform: a gateway and one process per function instance.
     Up(up::UpArgs),
+    /// Package every deployable as an OCI image and write a FaaS platform's specs (Fission).
+    Deploy(deploy::DeployArgs),
     /// Merge a workflow's functions into one binary at the LLVM IR level.
     Merge(merge::MergeArgs),
     /// Runs a container merge inside one instance (started by the platform).
@@ -74,6 +76,23 @@ enum Command {
 enum Experiment {
     /// Decision time and quality of the merge solver's algorithms on generated graphs.
     Solver(quilt_solver::cli::SolverExperimentArgs),
+    /// Median and p99 latency per workflow, baseline against merged, sync and async (Figure 7).
+    Latency(quilt_cli::experiment::ExperimentArgs),
+    /// compose-post (fake database): latency against throughput, baseline, merged and container
+    /// merge (Figures 8a, 8b).
+    Throughput(quilt_cli::experiment::ExperimentArgs),
+    /// nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two (Figure 8c).
+    FanoutCpu(quilt_cli::experiment::fanout_cpu::FanoutCpuArgs),
+    /// A no-op function with tracing on and off (Figure 9a).
+    Tracing(quilt_cli::experiment::ExperimentArgs),
+    /// Compile, merge, optimize and link time and binary sizes of four workflows.
+    MergeTime(quilt_cli::experiment::ExperimentArgs),
+    /// Fan-out 5 and 13: threshold 6 against no conditional against baseline.
+    Conditional(quilt_cli::experiment::ExperimentArgs),
+    /// First request after scale to zero: unmerged chain against merged.
+    ColdStart(quilt_cli::experiment::ExperimentArgs),
+    /// Every experiment, one after the other.
+    All(quilt_cli::experiment::AllArgs),
 }
 
 fn main() {
@@ -100,6 +119,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Up(args) => up::run(args),
+        Command::Deploy(args) => deploy::run(args),
         Command::Container { app, members } => up::run_container(&app, &members),
         Command::Merge(args) => merge::run(args),
         Command::Bench(args) => bench::run(args),
@@ -108,6 +128,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Populate(args) => populate::run(args),
         Command::Plan(cmd) => quilt_solver::cli::run(cmd),
         Command::Experiment(Experiment::Solver(args)) => quilt_solver::cli::run_experiment(args),
+        Command::Experiment(e) => {
+            use quilt_cli::experiment as x;
+            match e {
+                Experiment::Solver(_) => unreachable!("handled above"),
+                Experiment::Latency(a) => x::latency::run(a),
+                Experiment::Throughput(a) => x::throughput::run(a),
+                Experiment::FanoutCpu(a) => x::fanout_cpu::run(a),
+                Experiment::Tracing(a) => x::trace::run(a),
+                Experiment::MergeTime(a) => x::merge_time::run(a),
+                Experiment::Conditional(a) => x::conditional::run(a),
+                Experiment::ColdStart(a) => x::cold_start::run(a),
+                Experiment::All(a) => x::run_all(a),
+            }
+        }
         Command::Invoke {
             function,
             data,

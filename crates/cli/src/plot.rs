@@ -119,9 +119,9 @@ pub fn lines(
                     .map_err(|e| anyhow!("{e}"))?;
             }};
         }
-        if log_y {
-            let lo = if y_min.is_finite() { y_min / 1.5 } else { 0.01 };
-            draw!(builder.build_cartesian_2d(0.0..x_max, (lo..y_max * 1.5).log_scale()));
+        // A logarithmic axis within one decade would show no labels at all.
+        if log_y && y_min.is_finite() && y_max / y_min > 20.0 {
+            draw!(builder.build_cartesian_2d(0.0..x_max, (y_min / 1.5..y_max * 1.5).log_scale()));
         } else {
             draw!(builder.build_cartesian_2d(0.0..x_max, 0.0..y_max * 1.1));
         }
@@ -146,7 +146,7 @@ pub fn grouped_bars(
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max)
         .max(1e-9)
-        * 1.2;
+        * (1.2 + 0.1 * series.len() as f64);
     let width = (groups.len() as u32 * 90).clamp(640, 1600);
     let tmp = quilt_build::temp_path(path);
     {

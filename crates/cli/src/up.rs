@@ -5,7 +5,7 @@ use clap::Args;
 use quilt_manifest::Manifest;
 use quilt_merge::deployment::{Kind, MergedDeployment};
 use quilt_platform::services::Service;
-use quilt_platform::{Deployable, Platform, PlatformConfig};
+use quilt_platform::{Deployable, Placement, Platform, PlatformConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +46,19 @@ pub struct UpArgs {
     /// Extra environment for every instance, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Run the instances on K emulated hosts: network namespaces linked to the gateway's by links
+    /// that add --rtt to every remote hop (needs root and iproute2; without them: one host).
+    #[arg(long, value_name = "K")]
+    pub hosts: Option<usize>,
+    /// Round-trip time between the gateway and an emulated host (with --hosts).
+    #[arg(long, default_value = "200us", value_parser = humantime::parse_duration)]
+    pub rtt: Duration,
+    /// Bandwidth of each emulated host's link, each way, e.g. 1gbit, 100mbit (with --hosts).
+    #[arg(long)]
+    pub bandwidth: Option<String>,
+    /// How emulated hosts are linked: auto, veth (tc netem) or tun (a delay line in quilt).
+    #[arg(long, default_value = "auto")]
+    pub link: String,
 }
 
 /// How to start an app.
@@ -63,6 +76,9 @@ pub struct UpOptions {
     pub tracing: bool,
     /// OTLP/HTTP collector for spans.
     pub otlp_endpoint: Option<String>,
+    /// Emulated hosts (`--hosts`): instances run on them, round-robin, and the gateway and the
+    /// services listen on the gateway namespace's address, which the calling thread must be in.
+    pub hosts: Option<quilt_deploy::hosts::Layout>,
 }
 
 /// A running app: its platform and the services started for it.
@@ -131,6 +147,7 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
             timeout: Duration::from_millis(f.timeout_ms),
             env: Vec::new(),
             args: Vec::new(),
+            placements: Vec::new(),
         })
         .collect()
 }
@@ -167,6 +184,7 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
             queue: root.queue,
             timeout: Duration::from_millis(root.timeout_ms),
             env: Vec::new(),
+            placements: Vec::new(),
         });
     }
     Ok(out)
@@ -194,11 +212,15 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
     if opts.fakedb {
         env.push((FAKEDB_ENV.into(), "1".into()));
     } else {
+        let ip = opts
+            .hosts
+            .as_ref()
+            .map_or(Ipv4Addr::LOCALHOST, |h| h.hub_addr);
         if manifest.services.redis {
-            services.push(Service::redis()?);
+            services.push(Service::redis_on(ip)?);
         }
         if manifest.services.memcached {
-            services.push(Service::memcached()?);
+            services.push(Service::memcached_on(ip)?);
         }
         env.extend(services.iter().map(Service::env));
     }
@@ -220,8 +242,15 @@ async fn start_platform(
     for d in &mut deployables {
         d.env.extend(env.iter().cloned());
     }
+    if let Some(layout) = &opts.hosts {
+        place(&mut deployables, layout);
+    }
+    let ip = opts
+        .hosts
+        .as_ref()
+        .map_or(Ipv4Addr::LOCALHOST, |h| h.hub_addr);
     let config = PlatformConfig {
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port)),
+        bind: SocketAddr::from((ip, opts.port)),
         deployables,
         idle_timeout: opts
             .idle_timeout
@@ -236,6 +265,23 @@ async fn start_platform(
     let platform = Platform::start(config).await?;
     write_admin_token(manifest, platform.admin_token())?;
     Ok(platform)
+}
+
+/// Spreads instances over emulated hosts round-robin: deployable j's first instance on host j,
+/// its next ones on the hosts after it.
+fn place(deployables: &mut [Deployable], layout: &quilt_deploy::hosts::Layout) {
+    let k = layout.hosts.len();
+    for (j, d) in deployables.iter_mut().enumerate() {
+        d.placements = (0..k)
+            .map(|i| {
+                let host = &layout.hosts[(j + i) % k];
+                Placement {
+                    prefix: host.exec_prefix(),
+                    addr: host.addr.into(),
+                }
+            })
+            .collect();
+    }
 }
 
 /// Where `quilt up` leaves the running platform's admin token (readable by its owner only).
@@ -295,7 +341,14 @@ pub fn run_container(app: &std::path::Path, members: &str) -> Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let config = PlatformConfig {
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        // On an emulated host (`quilt up --hosts`) the platform gives the host's address.
+        bind: SocketAddr::from((
+            std::env::var("QUILT_BIND")
+                .ok()
+                .and_then(|a| a.parse::<Ipv4Addr>().ok())
+                .unwrap_or(Ipv4Addr::LOCALHOST),
+            port,
+        )),
         deployables,
         idle_timeout: Duration::from_secs(3600),
         max_body_bytes: manifest.platform.max_body_bytes,
@@ -329,19 +382,43 @@ pub fn run(args: UpArgs) -> Result<()> {
     if let Some(v) = &args.variant {
         env.push((VARIANT_ENV.into(), v.clone()));
     }
+    let network = emulated_hosts(&args)?;
+    // With emulated hosts, users still reach the gateway on 127.0.0.1 here: this listener is bound
+    // before the process enters the gateway's namespace, and forwards to the gateway there.
+    let front = match &network {
+        Some(net) => {
+            let front = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))?;
+            net.enter_hub()?;
+            eprintln!("quilt: {}", net.layout().describe());
+            Some(front)
+        }
+        None => None,
+    };
     let opts = UpOptions {
-        port: args.port,
+        port: match &front {
+            Some(f) => f.local_addr()?.port(),
+            None => args.port,
+        },
         env,
         fakedb: args.fakedb,
         idle_timeout: args.idle_timeout.map(Duration::from_secs_f64),
         tracing: args.tracing,
         otlp_endpoint: args.otlp_endpoint.clone(),
+        hosts: network.as_ref().map(|n| n.layout().clone()),
     };
-    tokio::runtime::Builder::new_multi_thread()
+    let served = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async move {
             let app = start(&manifest, &opts).await?;
+            let url = match front {
+                Some(front) => {
+                    let url = format!("http://{}", front.local_addr()?);
+                    tokio::spawn(quilt_deploy::hosts::forward(front, app.platform.addr()));
+                    url
+                }
+                None => app.url(),
+            };
             let limits = match app.platform.enforcement() {
                 quilt_platform::Enforcement::NotEnforced(why) => format!("not enforced ({why})"),
                 how => format!("enforced ({how:?})"),
@@ -354,7 +431,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             eprintln!(
                 "quilt: app '{}' serving on {} — routes: {}; memory/CPU limits {limits}{}",
                 manifest.name,
-                app.url(),
+                url,
                 app.platform.routes().join(", "),
                 if services.is_empty() {
                     String::new()
@@ -362,12 +439,39 @@ pub fn run(args: UpArgs) -> Result<()> {
                     format!("; services: {}", services.join(", "))
                 }
             );
-            println!("QUILT_GATEWAY {}", app.url());
+            println!("QUILT_GATEWAY {url}");
             wait_for_signal().await;
             eprintln!("quilt: stopping");
             app.shutdown().await;
             Ok(())
-        })
+        });
+    // The namespaces go after the runtime and every instance.
+    drop(network);
+    served
+}
+
+/// The emulated hosts `--hosts` asks for, or None (not asked for, or not possible here: then the
+/// app runs on one host, as said on stderr).
+fn emulated_hosts(args: &UpArgs) -> Result<Option<quilt_deploy::hosts::Network>> {
+    use quilt_deploy::hosts;
+    let Some(k) = args.hosts else {
+        return Ok(None);
+    };
+    let config = hosts::HostsConfig {
+        hosts: k,
+        rtt: args.rtt,
+        bandwidth_bps: args
+            .bandwidth
+            .as_deref()
+            .map(hosts::parse_bandwidth)
+            .transpose()?,
+        link: args.link.parse()?,
+    };
+    if let Some(why) = hosts::unsupported_reason() {
+        eprintln!("quilt: --hosts {k}: {why}; running on one host");
+        return Ok(None);
+    }
+    Ok(Some(hosts::Network::create(&config)?))
 }
 
 async fn wait_for_signal() {

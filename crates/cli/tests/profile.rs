@@ -188,13 +188,16 @@ async fn traces_cross_merged_calls_and_tracing_off_records_nothing() {
     app.shutdown().await;
 }
 
+/// Name, trace id and service name of an exported span.
+type ExportedSpan = (String, Vec<u8>, String);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_are_exported_to_an_otlp_collector() {
     use http_body_util::BodyExt;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message;
     // A minimal OTLP/HTTP collector: keeps every exported span.
-    let received: std::sync::Arc<Mutex<Vec<(String, Vec<u8>, String)>>> = Default::default();
+    let received: std::sync::Arc<Mutex<Vec<ExportedSpan>>> = Default::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let sink = std::sync::Arc::clone(&received);

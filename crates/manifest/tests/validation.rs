@@ -57,6 +57,23 @@ fn valid_manifest_applies_defaults_and_resolves_sources() {
     assert_eq!(m.workflow("main").unwrap().entry, "front-door");
 }
 
+/// `s` as a TOML basic string (control characters as `\uXXXX`, which TOML accepts).
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn err_of(files: &[&str], text: &str) -> String {
     let dir = app(files);
     let e = parse(dir.path(), text).unwrap_err();
@@ -91,10 +108,7 @@ fn duplicate_function_is_named() {
 #[test]
 fn bad_names_are_rejected() {
     for bad in ["Upper", "a/b", "..", "a_b", "-a", "x\u{7}"] {
-        let text = GOOD.replace(
-            "name = \"upper\"",
-            &format!("name = \"{}\"", bad.escape_default()),
-        );
+        let text = GOOD.replace("name = \"upper\"", &format!("name = {}", toml_string(bad)));
         let e = err_of(&["front/Cargo.toml", "upper.c"], &text);
         assert!(e.contains("functions[1].name"), "{bad}: {e}");
     }
@@ -167,7 +181,7 @@ fn every_name_that_becomes_a_path_refuses_escapes_and_control_characters() {
         for bad in [
             "..", "../x", "a/b", "/abs", "a\\b", "x\u{0}y", "x\ny", "x\u{1b}", "é",
         ] {
-            let text = GOOD.replace(field, &format!("{key} = \"{}\"", bad.escape_default()));
+            let text = GOOD.replace(field, &format!("{key} = {}", toml_string(bad)));
             let e = err_of(&["front/Cargo.toml", "upper.c"], &text);
             assert!(e.contains(place), "{place} = {bad:?}: {e}");
             assert!(

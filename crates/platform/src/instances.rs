@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,18 @@ pub struct Deployable {
     pub env: Vec<(String, String)>,
     /// Arguments for the binary.
     pub args: Vec<String>,
+    /// Hosts the instances run on, taken round-robin (instance n on `placements[(n-1) % len]`);
+    /// empty: this host's loopback. Set by `quilt up --hosts` (emulated hosts).
+    pub placements: Vec<Placement>,
+}
+
+/// Where an instance runs when not on this host's loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The command the binary runs under, e.g. `ip netns exec quilt-42-h0` (empty: none).
+    pub prefix: Vec<String>,
+    /// The address the instance binds (`QUILT_BIND`) and the gateway connects to.
+    pub addr: IpAddr,
 }
 
 /// What every pool shares.
@@ -88,12 +100,15 @@ pub(crate) enum ForwardError {
     Failed(String, String),
 }
 
-type Waiter = oneshot::Sender<Result<Arc<Instance>, String>>;
+/// A queued request: it receives a lease on a slot (or why none will come).
+type Waiter = oneshot::Sender<Result<Lease, String>>;
 
 /// One running function process.
 pub(crate) struct Instance {
     id: u64,
     pid: u32,
+    /// Where it listens.
+    addr: IpAddr,
     port: u16,
     /// CPU time used so far, ns (last sample).
     cpu_ns: AtomicU64,
@@ -152,15 +167,20 @@ pub struct Resources {
     pub instances: usize,
 }
 
-/// A slot on an instance, given back on drop.
+/// A slot on an instance, given back on drop — also when a queued request was cancelled after
+/// its lease was sent but before it took it (the slot would otherwise be lost for good).
 struct Lease {
     pool: Arc<Pool>,
     instance: Arc<Instance>,
+    /// False when the slot was given back already.
+    armed: bool,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.pool.release(&self.instance);
+        if self.armed {
+            self.pool.release(&self.instance);
+        }
     }
 }
 
@@ -229,7 +249,7 @@ impl Pool {
         let exchange = async {
             let mut sender = match lease.instance.take_conn() {
                 Some(s) => s,
-                None => connect(lease.instance.port).await?,
+                None => connect(lease.instance.addr, lease.instance.port).await?,
             };
             let mut req = hyper::Request::post(format!("/{}", self.spec.entry))
                 .header(hyper::header::HOST, "quilt-instance")
@@ -285,6 +305,7 @@ impl Pool {
                 return Ok(Lease {
                     pool: Arc::clone(self),
                     instance,
+                    armed: true,
                 });
             }
             if st.waiters.len() >= self.spec.queue as usize {
@@ -300,10 +321,7 @@ impl Pool {
             rx
         };
         match tokio::time::timeout_at(deadline.into(), rx).await {
-            Ok(Ok(Ok(instance))) => Ok(Lease {
-                pool: Arc::clone(self),
-                instance,
-            }),
+            Ok(Ok(Ok(lease))) => Ok(lease),
             Ok(Ok(Err(message))) => Err(ForwardError::Failed(self.spec.name.clone(), message)),
             Ok(Err(_)) => Err(ForwardError::Failed(
                 self.spec.name.clone(),
@@ -350,21 +368,28 @@ impl Pool {
         }
     }
 
-    fn hand_to_waiters(&self, st: &mut State, instance: &Arc<Instance>) {
+    fn hand_to_waiters(self: &Arc<Pool>, st: &mut State, instance: &Arc<Instance>) {
         let conc = self.spec.concurrency as usize;
         while instance.in_flight.load(Ordering::Acquire) < conc {
             let Some(w) = st.waiters.pop_front() else {
                 break;
             };
             instance.in_flight.fetch_add(1, Ordering::AcqRel);
-            if w.send(Ok(Arc::clone(instance))).is_err() {
-                // The request gave up waiting.
+            let lease = Lease {
+                pool: Arc::clone(self),
+                instance: Arc::clone(instance),
+                armed: true,
+            };
+            if let Err(Ok(mut lease)) = w.send(Ok(lease)) {
+                // The request gave up waiting: the slot is free again (given back here, as the
+                // state is locked).
+                lease.armed = false;
                 instance.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
         }
     }
 
-    fn release(&self, instance: &Arc<Instance>) {
+    fn release(self: &Arc<Pool>, instance: &Arc<Instance>) {
         let mut st = self.state.lock().unwrap();
         instance.in_flight.fetch_sub(1, Ordering::AcqRel);
         *instance.last_used.lock().unwrap() = Instant::now();
@@ -459,7 +484,22 @@ impl Pool {
         } else {
             None
         };
-        let mut cmd = tokio::process::Command::new(&spec.binary);
+        let placement = match spec.placements.len() {
+            0 => None,
+            n => Some(&spec.placements[(id as usize - 1) % n]),
+        };
+        let mut cmd = match placement.and_then(|p| p.prefix.split_first()) {
+            Some((program, prefix)) => {
+                let mut cmd = tokio::process::Command::new(program);
+                cmd.args(prefix).arg(&spec.binary);
+                cmd
+            }
+            None => tokio::process::Command::new(&spec.binary),
+        };
+        // Always set: an instance must not inherit its platform's own QUILT_BIND (a container
+        // merge's inner platform runs on an emulated host, its members on its loopback).
+        let addr = placement.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.addr);
+        cmd.env("QUILT_BIND", addr.to_string());
         cmd.args(&spec.args)
             .env("QUILT_PORT", "0")
             .env("QUILT_GATEWAY", self.shared.gateway.to_string())
@@ -529,6 +569,7 @@ impl Pool {
         let instance = Arc::new(Instance {
             id,
             pid,
+            addr,
             port,
             cpu_ns: AtomicU64::new(0),
             cpu_meter: group.as_ref().and_then(|g| g.cpu_meter()),
@@ -711,10 +752,10 @@ impl Drop for ReapGuard {
     }
 }
 
-async fn connect(port: u16) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+async fn connect(addr: IpAddr, port: u16) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect((addr, port))
         .await
-        .map_err(|e| format!("cannot connect to instance port {port}: {e}"))?;
+        .map_err(|e| format!("cannot connect to instance at {addr}:{port}: {e}"))?;
     let _ = stream.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

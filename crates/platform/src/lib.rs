@@ -10,7 +10,7 @@ pub mod otlp;
 pub mod services;
 pub mod spans;
 
-pub use instances::{Deployable, Resources};
+pub use instances::{Deployable, Placement, Resources};
 pub use limits::Enforcement;
 
 use anyhow::{Context, Result};

@@ -2,7 +2,7 @@
 //! lifetime of a platform and passed to functions through the environment.
 
 use anyhow::{bail, Context, Result};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,20 +33,31 @@ impl Service {
 
     /// Starts `redis-server` on a free loopback port, without persistence.
     pub fn redis() -> Result<Service> {
+        Service::redis_on(Ipv4Addr::LOCALHOST)
+    }
+
+    /// Starts `redis-server` on a free port of `ip` (an address of this network namespace, such
+    /// as the gateway's under `quilt up --hosts`).
+    pub fn redis_on(ip: Ipv4Addr) -> Result<Service> {
         let port = free_port()?;
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        cmd.args(["--bind", &ip.to_string(), "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"]);
-        Service::start("redis", cmd, port)
+        Service::start("redis", cmd, SocketAddr::from((ip, port)))
     }
 
     /// Starts `memcached` on a free loopback port (TCP only).
     pub fn memcached() -> Result<Service> {
+        Service::memcached_on(Ipv4Addr::LOCALHOST)
+    }
+
+    /// Starts `memcached` on a free port of `ip` (TCP only).
+    pub fn memcached_on(ip: Ipv4Addr) -> Result<Service> {
         let port = free_port()?;
         let mut cmd = Command::new("memcached");
         cmd.args([
             "-l",
-            "127.0.0.1",
+            &ip.to_string(),
             "-p",
             &port.to_string(),
             "-U",
@@ -57,10 +68,10 @@ impl Service {
         if nix_is_root() {
             cmd.args(["-u", "root"]);
         }
-        Service::start("memcached", cmd, port)
+        Service::start("memcached", cmd, SocketAddr::from((ip, port)))
     }
 
-    fn start(kind: &'static str, mut cmd: Command, port: u16) -> Result<Service> {
+    fn start(kind: &'static str, mut cmd: Command, addr: SocketAddr) -> Result<Service> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let child = cmd
             .stdin(Stdio::null())
@@ -70,7 +81,6 @@ impl Service {
             .with_context(|| {
                 format!("cannot start {program} (install it: scripts/setup.sh does)")
             })?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut service = Service { kind, addr, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {

@@ -1,8 +1,10 @@
 //! The instance's HTTP/1.1 server: `POST /<name>` runs an entry, `GET /healthz` answers `ok`.
 //!
 //! One thread per connection; the gateway bounds an instance's concurrency by the connections it
-//! opens to it. The server binds `127.0.0.1:$QUILT_PORT` (0: any free port) and announces the port it
-//! got on standard output as `QUILT_LISTENING <port>`.
+//! opens to it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1; port 0: any
+//! free port) and announces the port it got on standard output as `QUILT_LISTENING <port>`.
+//! `POST /` runs the entry named by `$QUILT_ENTRY`, or the only one (Fission's router forwards a
+//! trigger's requests to `/`).
 
 use crate::{abi, trace, Entry, Mode};
 use quilt_sdk::abi::{self as sdk, QuiltBuf};
@@ -11,6 +13,11 @@ use std::net::{TcpListener, TcpStream};
 
 /// Environment variable with the port to listen on.
 pub const PORT_ENV: &str = "QUILT_PORT";
+/// Environment variable with the address to listen on (default 127.0.0.1): an emulated host's
+/// address under `quilt up --hosts`, 0.0.0.0 in a container.
+pub const BIND_ENV: &str = "QUILT_BIND";
+/// Environment variable naming the entry that serves `POST /` (a merged binary has several).
+pub const ENTRY_ENV: &str = "QUILT_ENTRY";
 /// The line prefix announcing the bound port on standard output.
 pub const LISTENING: &str = "QUILT_LISTENING";
 /// Largest request body an instance reads (the gateway enforces the configured limit first).
@@ -23,8 +30,12 @@ pub fn serve(entries: &'static [Entry], mode: Mode) -> ! {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
-        eprintln!("quilt runtime: cannot listen on 127.0.0.1:{port}: {e}");
+    let host = std::env::var(BIND_ENV)
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    let listener = TcpListener::bind((host.as_str(), port)).unwrap_or_else(|e| {
+        eprintln!("quilt runtime: cannot listen on {host}:{port}: {e}");
         std::process::exit(70)
     });
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
@@ -137,6 +148,16 @@ fn serve_connection(mut stream: TcpStream, entries: &'static [Entry]) {
 /// Status, body, and the spans recorded while serving (when traced).
 type Reply = (u16, Vec<u8>, Option<String>);
 
+/// The entry serving `/`: the one named by `$QUILT_ENTRY`, or the only one.
+fn default_entry(entries: &[Entry]) -> Option<&Entry> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    match NAME.get_or_init(|| std::env::var(ENTRY_ENV).ok().filter(|n| !n.is_empty())) {
+        Some(n) => entries.iter().find(|e| e.name == n.as_str()),
+        None if entries.len() == 1 => entries.first(),
+        None => None,
+    }
+}
+
 fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> Reply {
     let path = req.path.split('?').next().unwrap_or("");
     if path == "/healthz" {
@@ -145,7 +166,16 @@ fn dispatch(entries: &[Entry], req: &Request, body: &[u8]) -> Reply {
     let name = path.trim_start_matches('/');
     let entry = match entries.iter().find(|e| e.name == name) {
         Some(e) => e,
-        None if name.is_empty() && entries.len() == 1 => &entries[0],
+        None if name.is_empty() => match default_entry(entries) {
+            Some(e) => e,
+            None => {
+                let msg = format!(
+                    "no entry serves /: POST /<function>, or set {ENTRY_ENV} to one of this \
+                     instance's functions"
+                );
+                return (404, error_body(name, &msg), None);
+            }
+        },
         None => {
             let msg = format!("no function '{name}' in this instance");
             return (404, error_body(name, &msg), None);

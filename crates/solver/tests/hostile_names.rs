@@ -37,3 +37,25 @@ fn func_tree_files_are_never_written_outside_their_folder() {
         assert_eq!(written, [trees.join(format!("funcTree.{good}"))]);
     }
 }
+
+/// Found by `fuzz/` (call_graph): a resource with 17 significant digits read back 1 ulp off after a
+/// round trip through the writer, so a plan could be checked against other numbers than profiled.
+#[test]
+fn fuzz_regression_graph_numbers_round_trip_exactly() {
+    for m in [
+        "2222222222262222222222222222222222222222222222222222222222222222222222222222222.809",
+        "2.2222222222622227e78",
+        "0.30000000000000004",
+        "1e-300",
+        "123456789.12345678",
+    ] {
+        let json = format!(
+            r#"{{"directed": true, "graph": {{"memory_limit": 1e300, "cpu_limit": 1}},
+                "nodes": [{{"id": "a", "m": {m}, "c": 0}}], "links": []}}"#
+        );
+        let g = CallGraph::from_json_str(&json, "g.json").unwrap();
+        let again = CallGraph::from_json_str(&g.to_json().to_string(), "again").unwrap();
+        assert_eq!(again, g, "{m}");
+        assert_eq!(g.nodes[0].m, m.parse::<f64>().unwrap(), "{m}: read exactly");
+    }
+}

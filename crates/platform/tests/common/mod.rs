@@ -88,6 +88,7 @@ pub fn deployables(manifest: &Manifest) -> Vec<Deployable> {
             timeout: Duration::from_millis(f.timeout_ms),
             env: Vec::new(),
             args: Vec::new(),
+            placements: Vec::new(),
         })
         .collect()
 }

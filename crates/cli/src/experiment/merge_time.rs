@@ -1,0 +1,202 @@
+//! `quilt experiment merge-time` (the reference's merge-time table): seconds to compile (members
+//! to whole-program bitcode with fat LTO), merge (link modules, rewrite call sites), optimize (O3)
+//! and link, and the merged binary's size against its members' own binaries, for compose-post,
+//! compose-review, page-service and read-home-timeline.
+//!
+//! Every group is merged afresh. The merged crate's `main.rs` is touched first so that cargo redoes
+//! the final compile and fat-LTO step; the members' dependencies (serde, redis, …) stay compiled
+//! in the shared target folder, as they would be in an incremental build. The reference's README
+//! publishes no merge times, so there is no reference column. (`--smoke` merges examples/hello.)
+
+use super::common::{self, md_table, num, round, text, Recorder};
+use super::ExperimentArgs;
+use anyhow::Result;
+use quilt_manifest::Manifest;
+use serde_json::json;
+
+const COLUMNS: &[&str] = &[
+    "app",
+    "workflow",
+    "members",
+    "compile_s",
+    "merge_s",
+    "optimize_s",
+    "link_s",
+    "total_s",
+    "merged_kib",
+    "originals_kib",
+    "size_ratio",
+    "sites_direct",
+    "sites_local_async",
+    "sites_remote",
+];
+
+/// The groups measured: (app folder, workflow tree).
+pub fn groups(mode: common::Mode) -> Vec<(&'static str, &'static str)> {
+    let all = vec![
+        ("apps/social-network", "compose-post"),
+        ("apps/media-review", "compose-review"),
+        ("apps/media-review", "page-service"),
+        ("apps/social-network", "read-home-timeline"),
+    ];
+    match mode {
+        common::Mode::Full => all,
+        common::Mode::Quick => vec![
+            ("apps/media-review", "page-service"),
+            ("apps/social-network", "read-home-timeline"),
+        ],
+        // The smoke run merges examples/hello (3 functions, Rust and C): the same pipeline in
+        // seconds, with no benchmark app needed.
+        common::Mode::Smoke => vec![("examples/hello", "hello")],
+    }
+}
+
+fn touch_merged_crate(manifest: &Manifest, root: &str) {
+    let main = manifest
+        .work_dir()
+        .join("merge")
+        .join(format!("merged-{root}"))
+        .join("main.rs");
+    if let Ok(f) = std::fs::OpenOptions::new().append(true).open(&main) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Runs `quilt experiment merge-time`.
+pub fn run(args: ExperimentArgs) -> Result<()> {
+    if args.replot {
+        return common::replot("merge-time", &args, COLUMNS, report);
+    }
+    let mut rec = Recorder::new("merge-time", &args, COLUMNS)?;
+    let groups = groups(rec.mode);
+    rec.set(
+        "groups",
+        groups
+            .iter()
+            .map(|(a, w)| format!("{a}/workflows/{w}.tree"))
+            .collect::<Vec<_>>(),
+    );
+    rec.notes.push(
+        "Each group is merged afresh (no experiment cache); `compile` redoes the merged crate's \
+         final compile with fat LTO over the members and std, the members' own dependencies being \
+         already compiled. Sizes are of stripped release binaries; `originals` adds up the members' \
+         own binaries."
+            .into(),
+    );
+    let mut result = Ok(());
+    for (app, workflow) in &groups {
+        let Some(dir) = common::app_dir(app) else {
+            rec.notes
+                .push(format!("{app} not found: {workflow} skipped"));
+            result = Err(anyhow::anyhow!("{app} not found"));
+            continue;
+        };
+        let step = (|| {
+            let manifest = common::build(&dir)?;
+            let tree = common::tree(&manifest, workflow)?;
+            touch_merged_crate(&manifest, &tree.root);
+            let info = common::merged(&manifest, &tree, 0, true)?;
+            let total = info.compile_s + info.merge_s + info.optimize_s + info.link_s;
+            eprintln!(
+                "  {workflow}: compile {:.1}s merge {:.1}s optimize {:.1}s link {:.1}s",
+                info.compile_s, info.merge_s, info.optimize_s, info.link_s
+            );
+            Ok::<_, anyhow::Error>(json!({
+                "app": manifest.name,
+                "workflow": workflow,
+                "members": info.members.len(),
+                "compile_s": round(info.compile_s, 2),
+                "merge_s": round(info.merge_s, 2),
+                "optimize_s": round(info.optimize_s, 2),
+                "link_s": round(info.link_s, 2),
+                "total_s": round(total, 2),
+                "merged_kib": info.merged_bytes / 1024,
+                "originals_kib": info.originals_bytes / 1024,
+                "size_ratio": if info.originals_bytes > 0 { round(info.merged_bytes as f64 / info.originals_bytes as f64, 3) } else { f64::NAN },
+                "sites_direct": info.sites[0],
+                "sites_local_async": info.sites[1],
+                "sites_remote": info.sites[2],
+            }))
+        })();
+        match step {
+            Ok(r) => rec.push(r),
+            Err(e) => {
+                rec.notes.push(format!("{app} {workflow}: {e:#}"));
+                result = Err(e);
+            }
+        }
+    }
+    let report = report(&rec);
+    rec.finish(result, report)
+}
+
+fn report(rec: &Recorder) -> Result<common::Report> {
+    let mut r = common::Report::default();
+    let mut table = Vec::new();
+    for x in &rec.rows {
+        table.push(vec![
+            format!("{} ({} functions)", text(x, "workflow"), num(x, "members")),
+            common::fmt(num(x, "compile_s"), 1),
+            common::fmt(num(x, "merge_s"), 1),
+            common::fmt(num(x, "optimize_s"), 1),
+            common::fmt(num(x, "link_s"), 1),
+            common::fmt(num(x, "total_s"), 1),
+            common::fmt(num(x, "merged_kib"), 0),
+            common::fmt(num(x, "originals_kib"), 0),
+            common::fmt(num(x, "size_ratio"), 2),
+        ]);
+        r.headlines.push(format!(
+            "{} ({} functions): {:.1} s in all (compile {:.1}, merge {:.1}, optimize {:.1}, link {:.1}); \
+             merged binary {:.0} KiB against {:.0} KiB for the members' own binaries",
+            text(x, "workflow"),
+            num(x, "members"),
+            num(x, "total_s"),
+            num(x, "compile_s"),
+            num(x, "merge_s"),
+            num(x, "optimize_s"),
+            num(x, "link_s"),
+            num(x, "merged_kib"),
+            num(x, "originals_kib"),
+        ));
+        r.summary.insert(
+            text(x, "workflow").to_string(),
+            json!({"total_s": num(x, "total_s"), "merged_kib": num(x, "merged_kib"), "originals_kib": num(x, "originals_kib")}),
+        );
+    }
+    r.table = md_table(
+        &[
+            "workflow",
+            "compile (s)",
+            "merge (s)",
+            "optimize (s)",
+            "link (s)",
+            "total (s)",
+            "merged (KiB)",
+            "members' binaries (KiB)",
+            "size ratio",
+        ],
+        &table,
+    );
+    let groups: Vec<String> = rec
+        .rows
+        .iter()
+        .map(|x| text(x, "workflow").to_string())
+        .collect();
+    let series: Vec<(String, Vec<f64>)> = ["compile_s", "merge_s", "optimize_s", "link_s"]
+        .iter()
+        .map(|k| {
+            (
+                k.trim_end_matches("_s").to_string(),
+                rec.rows.iter().map(|x| num(x, k)).collect(),
+            )
+        })
+        .collect();
+    crate::plot::grouped_bars(
+        &rec.path("svg"),
+        "merge time per stage (s)",
+        "seconds",
+        &groups,
+        &series,
+    )?;
+    Ok(r)
+}

@@ -1,0 +1,472 @@
+//! `quilt deploy` and `quilt up --hosts` as a user runs them: images and Fission specs for every
+//! deployable of examples/hello, `--apply` naming what is missing, and examples/hello served by
+//! instances on emulated hosts, where every remote hop pays the round trip asked for.
+
+#[path = "../../platform/tests/common/mod.rs"]
+mod common;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
+
+fn quilt() -> Command {
+    let mut cmd = Command::new(QUILT);
+    cmd.env("QUILT_TARGET_DIR", common::quilt_target_dir())
+        .env("QUILT_LOG", "warn");
+    cmd
+}
+
+fn hello_dir() -> std::path::PathBuf {
+    common::built("examples/hello").dir.clone()
+}
+
+#[test]
+fn deploy_writes_an_image_and_fission_specs_per_deployable() {
+    let app = hello_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fission");
+    let run = quilt()
+        .arg("deploy")
+        .arg(&app)
+        .args([
+            "--target",
+            "fission",
+            "--no-build",
+            "--only",
+            "hello",
+            "--only",
+            "upper",
+        ])
+        .args([
+            "--only",
+            "decorate",
+            "--registry",
+            "registry.example.com/quilt",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "quilt deploy failed: {stderr}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("quilt-deploy.json")).unwrap())
+            .unwrap();
+    let images = report["images"].as_array().unwrap();
+    let names: Vec<&str> = images.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hello", "upper", "decorate"]);
+    for image in images {
+        let name = image["name"].as_str().unwrap();
+        let reference = image["image"].as_str().unwrap();
+        assert!(
+            reference.starts_with("registry.example.com/quilt/hello-") || name == "hello",
+            "{reference}"
+        );
+        // Every image is a layout skopeo reads, with the digest the report gives.
+        let layout = format!(
+            "oci:{}:{}",
+            out.join(image["layout"].as_str().unwrap()).display(),
+            image["tag"].as_str().unwrap()
+        );
+        let inspect = Command::new("skopeo")
+            .args(["inspect", &layout])
+            .output()
+            .unwrap();
+        assert!(
+            inspect.status.success(),
+            "skopeo inspect {layout}: {}",
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+        let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(inspect["Digest"], image["manifest_digest"]);
+        // And each has its three Fission resources.
+        for kind in ["env", "function", "route"] {
+            let spec = out.join(format!("specs/{kind}-{name}.yaml"));
+            let text = std::fs::read_to_string(&spec).unwrap();
+            assert!(
+                text.contains(&format!("name: {name}")),
+                "{}",
+                spec.display()
+            );
+        }
+        let function =
+            std::fs::read_to_string(out.join(format!("specs/function-{name}.yaml"))).unwrap();
+        assert!(function.contains(reference), "the function runs its image");
+        assert!(function.contains("router.fission.svc.cluster.local:80"));
+        assert!(function.contains("ExecutorType: container"));
+        assert!(function.contains("memory: 64Mi") && function.contains("cpu: 500m"));
+    }
+    assert!(out.join("specs/fission-deployment-config.yaml").is_file());
+    let push = std::fs::read_to_string(out.join("images/push.sh")).unwrap();
+    assert_eq!(push.matches("skopeo copy").count(), 3);
+}
+
+#[test]
+fn deploy_apply_says_exactly_what_is_missing() {
+    let app = hello_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fission");
+    let empty = tmp.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    let run = quilt()
+        .arg("deploy")
+        .arg(&app)
+        .args(["--target", "fission", "--no-build", "--apply", "--out"])
+        .arg(&out)
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("`fission`") && stderr.contains("`kubectl`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("neither is on PATH"), "{stderr}");
+    assert!(!out.exists(), "nothing is written when --apply cannot run");
+}
+
+#[test]
+fn a_merged_groups_image_serves_its_root_at_slash_as_fissions_router_calls_it() {
+    let app = hello_dir();
+    {
+        let _lock = common::build_lock();
+        let merged = quilt()
+            .arg("merge")
+            .arg(&app)
+            .arg("--tree")
+            .arg(app.join("workflows/hello.tree"))
+            .output()
+            .unwrap();
+        assert!(
+            merged.status.success(),
+            "quilt merge: {}",
+            String::from_utf8_lossy(&merged.stderr)
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fission");
+    let run = quilt()
+        .arg("deploy")
+        .arg(&app)
+        .args([
+            "--target",
+            "fission",
+            "--no-build",
+            "--only",
+            "hello-merged",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("quilt-deploy.json")).unwrap())
+            .unwrap();
+    let image = &report["images"][0];
+    let bundle = tmp.path().join("bundle");
+    let mut umoci = Command::new("umoci");
+    umoci.arg("unpack");
+    if !is_root() {
+        umoci.arg("--rootless");
+    }
+    let unpacked = umoci
+        .arg("--image")
+        .arg(format!(
+            "{}:{}",
+            out.join(image["layout"].as_str().unwrap()).display(),
+            image["tag"].as_str().unwrap()
+        ))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        unpacked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpacked.stderr)
+    );
+    // Run it as the container runtime would: the image's entrypoint and environment (the port and
+    // address changed to fit this machine), inside its rootfs when root.
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    let rootfs = bundle.join("rootfs");
+    let entry = config["process"]["args"][0].as_str().unwrap().to_string();
+    assert_eq!(entry, "/quilt/bin/hello-merged");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("chroot");
+        c.arg(&rootfs).arg(&entry);
+        c
+    } else {
+        Command::new(rootfs.join(entry.trim_start_matches('/')))
+    };
+    cmd.env_clear();
+    for kv in config["process"]["env"].as_array().unwrap() {
+        let (k, v) = kv.as_str().unwrap().split_once('=').unwrap();
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .env("QUILT_PORT", "0")
+        .env("QUILT_BIND", "127.0.0.1")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().expect("QUILT_LISTENING").unwrap();
+        if let Some(p) = line.strip_prefix("QUILT_LISTENING ") {
+            break p.trim().parse().unwrap();
+        }
+    };
+    let mut client = Client::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    let root = client.post("", r#"{"name":"quilt"}"#);
+    let member = client.post("upper", r#"{"text":"abc"}"#);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(root, (200, r#"{"message":"Hello, QUILT!"}"#.to_string()));
+    assert_eq!(member, (200, r#"{"text":"ABC"}"#.to_string()));
+}
+
+/// A `quilt up` child; stopped with SIGTERM (so that it cleans up) when dropped.
+struct Up {
+    child: Child,
+    gateway: SocketAddr,
+}
+
+impl Up {
+    fn start(args: &[&str]) -> Up {
+        let app = hello_dir();
+        let mut child = quilt()
+            .arg("up")
+            .arg(&app)
+            .args(["--port", "0", "--no-build"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("QUILT_GATEWAY http://") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let gateway = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("quilt up {args:?} did not start serving");
+            }
+        };
+        Up { child, gateway }
+    }
+
+    /// Stops with SIGTERM and waits.
+    fn stop(mut self) -> u32 {
+        let pid = self.child.id();
+        terminate(pid);
+        let end = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < end, "quilt up did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pid
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            terminate(self.child.id());
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends SIGTERM to our child `pid`.
+fn terminate(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// Whether this process runs as root (effective uid 0).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
+/// A kept-alive HTTP/1.1 connection posting JSON.
+struct Client {
+    stream: TcpStream,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Client { stream }
+    }
+
+    fn post(&mut self, route: &str, body: &str) -> (u16, String) {
+        write!(
+            self.stream,
+            "POST /{route} HTTP/1.1\r\nHost: quilt\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let status: u16 = head[9..12].parse().unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+/// Median latency of `hello` over `n` requests (after a warm-up that starts every instance).
+fn p50_hello(up: &Up, n: usize) -> Duration {
+    let mut client = Client::new(up.gateway);
+    for _ in 0..5 {
+        let (status, body) = client.post("hello", r#"{"name":"quilt"}"#);
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"message":"Hello, QUILT!"}"#)
+        );
+    }
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let (status, _) = client.post("hello", r#"{"name":"quilt"}"#);
+            assert_eq!(status, 200);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[n / 2]
+}
+
+fn namespaces() -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+fn netns_pids(ns: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
+    let root = is_root();
+    let ip = Command::new("ip").arg("-V").output().is_ok();
+    if !root || !ip {
+        eprintln!("skipped: emulated hosts need root and iproute2 (root: {root}, ip: {ip})");
+        return;
+    }
+    hello_dir();
+    // A leftover of a dead run (a pid above pid_max cannot be alive) is removed at start.
+    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let stale = format!("quilt-{}-h0", pid_max + 7);
+    let made = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    const N: usize = 60;
+    let rtt = Duration::from_millis(2);
+    let mut measured = Vec::new();
+    for (label, args) in [
+        ("one host", vec![]),
+        ("3 hosts, rtt 0", vec!["--hosts", "3", "--rtt", "0s"]),
+        (
+            "3 hosts, tun, rtt 0",
+            vec!["--hosts", "3", "--rtt", "0s", "--link", "tun"],
+        ),
+        ("3 hosts, rtt 2ms", vec!["--hosts", "3", "--rtt", "2ms"]),
+    ] {
+        let up = Up::start(&args);
+        let p50 = p50_hello(&up, N);
+        if !args.is_empty() {
+            assert!(
+                !namespaces().contains(&stale),
+                "the dead run's namespace is removed"
+            );
+            // Every host runs an instance (hello, upper and decorate go round-robin on 3 hosts).
+            let pid = up.child.id();
+            for h in 0..3 {
+                let ns = format!("quilt-{pid}-h{h}");
+                assert!(!netns_pids(&ns).is_empty(), "{ns} runs an instance");
+            }
+        }
+        let pid = up.stop();
+        let left: Vec<String> = namespaces()
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("quilt-{pid}-")))
+            .collect();
+        assert!(left.is_empty(), "namespaces left after shutdown: {left:?}");
+        eprintln!("p50 of hello, {label}: {p50:?}");
+        measured.push(p50);
+    }
+    let (base, tun0, delayed) = (measured[1], measured[2], measured[3]);
+    // hello makes 3 hops through the gateway (client→hello, hello→upper, hello→decorate); the
+    // calls hello makes cross the link twice each way, so ≈ 5 round trips are added. Ask for 2.
+    let added = delayed.saturating_sub(base.max(tun0));
+    assert!(
+        added >= rtt * 2,
+        "with --rtt {rtt:?} hello's p50 rose by only {added:?} ({base:?} → {delayed:?})"
+    );
+    assert!(
+        delayed < Duration::from_millis(200),
+        "p50 {delayed:?} is far above the round trips asked for"
+    );
+}

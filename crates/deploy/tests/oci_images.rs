@@ -1,0 +1,215 @@
+//! OCI images of real function binaries (examples/hello), checked with the tools users have:
+//! `skopeo inspect` reads the layout, `umoci unpack` unpacks it into a runtime bundle, and the
+//! unpacked binary serves a request — chroot'ed into the bundle's rootfs when running as root, which
+//! proves the image carries every library it needs.
+
+use quilt_deploy::oci::{self, ImageSpec};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// examples/hello built once (in the shared app target folder, under the shared build lock).
+fn hello() -> &'static quilt_manifest::Manifest {
+    static BUILT: OnceLock<quilt_manifest::Manifest> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = std::env::var_os("QUILT_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/quilt-apps"));
+        std::fs::create_dir_all(&target).unwrap();
+        std::env::set_var("QUILT_TARGET_DIR", &target);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(target.join(".quilt-test-build.lock"))
+            .unwrap();
+        lock.lock().unwrap();
+        let m = quilt_manifest::Manifest::load(&root().join("examples/hello")).unwrap();
+        quilt_build::build_app(&m).expect("examples/hello builds");
+        m
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn image_of(name: &str, dir: &Path) -> oci::Image {
+    let m = hello();
+    let mut labels = BTreeMap::new();
+    labels.insert("dev.quilt.app".to_string(), "hello".to_string());
+    oci::write_image(
+        dir,
+        &ImageSpec {
+            name: name.into(),
+            binary: m.work_dir().join("bin").join(name),
+            env: vec![("QUILT_FUNCTION".into(), name.into())],
+            labels,
+            tag: None,
+        },
+    )
+    .unwrap()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running a tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Posts `body` to `/` of 127.0.0.1:port and returns the reply body.
+fn post(port: u16, body: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    reply.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+}
+
+#[test]
+fn images_are_valid_layouts_that_unpack_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("upper");
+    let image = image_of("upper", &dir);
+    let libs: Vec<String> = image
+        .libraries
+        .iter()
+        .map(|l| l.display().to_string())
+        .collect();
+    assert!(
+        libs.iter().any(|l| l.contains("libc.so")),
+        "libc is packaged: {libs:?}"
+    );
+    assert!(
+        libs.iter().any(|l| l.contains("ld-linux")),
+        "the loader is packaged"
+    );
+
+    // skopeo reads the layout.
+    let reference = format!("oci:{}:{}", dir.display(), image.tag);
+    let inspect: Value =
+        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &reference])))
+            .expect("skopeo inspect prints JSON");
+    assert_eq!(inspect["Digest"], image.manifest_digest.as_str());
+    assert_eq!(inspect["Os"], "linux");
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2);
+    let env: Vec<&str> = inspect["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"QUILT_PORT=8888"), "{env:?}");
+    assert!(env.contains(&"QUILT_BIND=0.0.0.0"), "{env:?}");
+    assert_eq!(inspect["Labels"]["dev.quilt.app"], "hello");
+    let config: Value = serde_json::from_str(&run(
+        Command::new("skopeo").args(["inspect", "--config", &reference])
+    ))
+    .unwrap();
+    assert_eq!(config["config"]["Entrypoint"][0], "/quilt/bin/upper");
+    assert!(config["config"]["ExposedPorts"]["8888/tcp"].is_object());
+
+    // umoci unpacks it into a runtime bundle.
+    let bundle = tmp.path().join("bundle");
+    let mut umoci = Command::new("umoci");
+    umoci.arg("unpack");
+    if !is_root() {
+        umoci.arg("--rootless");
+    }
+    run(umoci
+        .arg("--image")
+        .arg(format!("{}:{}", dir.display(), image.tag))
+        .arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("quilt/bin/upper").is_file());
+    for lib in &image.libraries {
+        let inside = rootfs.join(lib.strip_prefix("/").unwrap());
+        assert!(inside.is_file(), "{} is in the rootfs", inside.display());
+    }
+    let runtime: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(runtime["process"]["args"][0], "/quilt/bin/upper");
+
+    // The unpacked binary serves: inside the rootfs alone (chroot) when root, else in place.
+    let mut cmd = if is_root() {
+        // Found before the environment is cleared (the child's PATH is empty).
+        let chroot = quilt_deploy::hosts::find_program("chroot").expect("chroot (coreutils)");
+        let mut c = Command::new(chroot);
+        c.arg(&rootfs).arg("/quilt/bin/upper");
+        c
+    } else {
+        Command::new(rootfs.join("quilt/bin/upper"))
+    };
+    let mut child = cmd
+        .env_clear()
+        .env("QUILT_PORT", "0")
+        .env("QUILT_BIND", "127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let port: u16 = loop {
+        let line = lines
+            .next()
+            .expect("the binary announces its port")
+            .unwrap();
+        if let Some(p) = line.strip_prefix("QUILT_LISTENING ") {
+            break p.trim().parse().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20));
+    };
+    let reply = post(port, r#"{"text":"quilt"}"#);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply, r#"{"text":"QUILT"}"#);
+}
+
+#[test]
+fn images_are_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = image_of("decorate", &tmp.path().join("a"));
+    let b = image_of("decorate", &tmp.path().join("b"));
+    assert_eq!(a.manifest_digest, b.manifest_digest);
+    assert_eq!(a.tag, b.tag);
+    // The runtime layer is shared between functions: same libraries, same blob.
+    let c = image_of("hello", &tmp.path().join("c"));
+    let blobs = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let shared = blobs(&tmp.path().join("a"))
+        .into_iter()
+        .filter(|x| blobs(&tmp.path().join("c")).contains(x))
+        .count();
+    assert_eq!(shared, 1, "exactly the runtime layer is shared");
+    assert_ne!(a.manifest_digest, c.manifest_digest);
+}
