@@ -11,56 +11,22 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "../../platform/tests/common/mod.rs"]
+mod common;
+
+use common::build_lock;
+
+const APP: &str = "apps/media-review";
 
 fn app_dir() -> PathBuf {
-    root().join("apps/media-review")
-}
-
-/// The shared target folder of app builds, exported before any build of this process.
-fn target_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("QUILT_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/quilt-apps"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::env::set_var("QUILT_TARGET_DIR", &dir);
-        dir
-    })
-    .clone()
-}
-
-/// Builds and merges must not overlap, across threads and test processes (the same lock file as
-/// the other app tests).
-fn build_lock() -> std::fs::File {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(target_dir().join(".quilt-test-build.lock"))
-        .unwrap();
-    file.lock().unwrap();
-    file
+    common::root().join(APP)
 }
 
 /// The app, built once per process.
 fn built() -> Manifest {
-    static BUILT: OnceLock<Manifest> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            target_dir();
-            let manifest = Manifest::load(&app_dir()).unwrap();
-            let _lock = build_lock();
-            quilt_build::build_app(&manifest).unwrap();
-            manifest
-        })
-        .clone()
+    common::built(APP)
 }
 
 fn merge(tree: &str) -> GroupReport {
