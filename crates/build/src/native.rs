@@ -17,6 +17,17 @@ pub enum Emit {
     Bitcode,
 }
 
+/// Hardening for C and C++ code (`quilt merge --harden`): a stack protector on functions with
+/// arrays or address-taken locals, fortified libc calls that check object sizes, and array bounds
+/// checks that trap (no sanitizer runtime needed).
+pub const HARDENING_FLAGS: &[&str] = &[
+    "-fstack-protector-strong",
+    "-U_FORTIFY_SOURCE",
+    "-D_FORTIFY_SOURCE=3",
+    "-fsanitize=bounds",
+    "-fsanitize-trap=bounds",
+];
+
 /// The source files of a C/C++ function: its source file, or the C/C++ files directly in its folder.
 pub fn sources(f: &Function) -> Result<Vec<PathBuf>> {
     if f.source.is_file() {
@@ -51,9 +62,10 @@ fn compiler(language: Language) -> PathBuf {
     })
 }
 
-/// Compiles every source of `f` into `out_dir`; returns the outputs in source order. Outputs newer
-/// than their source and `quilt.h` are kept as they are.
-pub fn compile(f: &Function, out_dir: &Path, emit: Emit) -> Result<Vec<PathBuf>> {
+/// Compiles every source of `f` into `out_dir`, with [`HARDENING_FLAGS`] when `harden`; returns the
+/// outputs in source order. Outputs newer than their source and `quilt.h` are kept as they are, so
+/// hardened and plain outputs belong in different folders.
+pub fn compile(f: &Function, out_dir: &Path, emit: Emit, harden: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let header = mtime(&paths::include_dir().join("quilt.h"));
     let mut outs = Vec::new();
@@ -65,14 +77,14 @@ pub fn compile(f: &Function, out_dir: &Path, emit: Emit) -> Result<Vec<PathBuf>>
         ));
         let fresh = mtime(&out) > mtime(&src).max(header);
         if !fresh {
-            compile_one(f, &src, &out, emit)?;
+            compile_one(f, &src, &out, emit, harden)?;
         }
         outs.push(out);
     }
     Ok(outs)
 }
 
-fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit) -> Result<()> {
+fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit, harden: bool) -> Result<()> {
     let tmp = crate::temp_path(out);
     let mut cmd = Command::new(compiler(f.language));
     cmd.arg("-O2")
@@ -82,6 +94,9 @@ fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit) -> Result<()> {
         .arg(paths::include_dir());
     if f.language == Language::Cpp {
         cmd.arg("-std=c++17");
+    }
+    if harden {
+        cmd.args(HARDENING_FLAGS);
     }
     if emit == Emit::Bitcode {
         cmd.arg("-emit-llvm");
@@ -106,7 +121,7 @@ fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit) -> Result<()> {
 /// Compiles `f` into a static library `<dir>/<name>/libquiltfn_<ident>.a`; returns its path.
 pub fn compile_static(f: &Function, dir: &Path) -> Result<PathBuf> {
     let fn_dir = dir.join(&f.name);
-    let objects = compile(f, &fn_dir, Emit::Object)?;
+    let objects = compile(f, &fn_dir, Emit::Object, false)?;
     let lib = fn_dir.join(format!("lib{}.a", static_lib_name(f)));
     let newest = objects
         .iter()

@@ -64,6 +64,7 @@ pub struct DeployArgs {
 /// around the members' binaries, are not packaged).
 pub fn units(manifest: &Manifest, only: &[String]) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
+    let merged = quilt_merge::deployment::MergedDeployment::installed(manifest)?;
     for d in up::deployables(manifest)? {
         if !only.is_empty() && !only.contains(&d.name) {
             continue;
@@ -82,14 +83,12 @@ pub fn units(manifest: &Manifest, only: &[String]) -> Result<Vec<Unit>> {
                 d.binary.display()
             );
         }
-        let members = match manifest.function(&d.name) {
-            Some(_) => vec![d.name.clone()],
-            None => quilt_merge::deployment::MergedDeployment::installed(manifest)?
-                .into_iter()
-                .find(|(m, _)| m.name == d.name)
-                .map(|(m, _)| m.members)
-                .unwrap_or_else(|| vec![d.entry.clone()]),
-        };
+        // A merged group's route, or a root's route that its merged group serves: the group's
+        // members; otherwise the function alone.
+        let members = merged
+            .iter()
+            .find(|(m, _)| m.name == d.name || (m.serves_root && m.root == d.name))
+            .map_or_else(|| vec![d.name.clone()], |(m, _)| m.members.clone());
         units.push(Unit {
             name: d.name,
             entry: d.entry,

@@ -43,13 +43,22 @@ pub struct MergeArgs {
     /// Merge functions of different trust domains or isolated functions anyway (logged).
     #[arg(long)]
     pub allow_cross_domain: bool,
+    /// Compile C and C++ members with a stack protector, fortified libc calls and trapping array
+    /// bounds checks (see docs/SECURITY.md for what it catches and docs/PERFORMANCE.md for its cost).
+    #[arg(long)]
+    pub harden: bool,
+    /// Serve the root's own route with the merged binary too (in place of the root's own binary), so
+    /// that callers outside the group reach the merged group, as when the reference deploys a
+    /// merged group under its root's name.
+    #[arg(long)]
+    pub serve_root: bool,
     /// Deploy each group as the reference's container merge (`container-merge-<root>`: the members'
     /// own binaries as processes of one instance behind an internal gateway) instead of merging.
-    #[arg(long, conflicts_with_all = ["fanout_threshold", "keep_ir"])]
+    #[arg(long, conflicts_with_all = ["fanout_threshold", "keep_ir", "harden", "serve_root"])]
     pub container: bool,
     /// Build each group's monolith fixture instead (`<root>-monolith`: every handler in one binary
     /// calling the others in-process by name, no IR rewrite), the physical limit for benchmarks.
-    #[arg(long, conflicts_with_all = ["container", "fanout_threshold", "keep_ir"])]
+    #[arg(long, conflicts_with_all = ["container", "fanout_threshold", "keep_ir", "harden", "serve_root"])]
     pub monolith: bool,
     /// Skip building the members' own binaries first (used for size comparison).
     #[arg(long)]
@@ -68,6 +77,8 @@ pub fn run(args: MergeArgs) -> Result<()> {
         fanout_threshold: args.fanout_threshold.unwrap_or(0),
         keep_ir: args.keep_ir,
         allow_cross_domain: args.allow_cross_domain,
+        harden: args.harden,
+        serve_root: args.serve_root,
     };
     for tree in &trees {
         quilt_merge::check_group(&manifest, tree, &opts)?;

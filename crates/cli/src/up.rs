@@ -152,7 +152,8 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
         .collect()
 }
 
-/// The deployables of an app's installed merged binaries (`<root>-merged`), scaled like their root.
+/// The deployables of an app's installed merged binaries (`<root>-merged`), scaled like their root;
+/// a group that serves its root's route also gets a deployable under the root's name.
 pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut out = Vec::new();
     for (d, binary) in MergedDeployment::installed(manifest)? {
@@ -171,7 +172,7 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
                 ],
             ),
         };
-        out.push(Deployable {
+        let deployable = Deployable {
             name: d.name,
             binary,
             args,
@@ -185,7 +186,14 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
             timeout: Duration::from_millis(root.timeout_ms),
             env: Vec::new(),
             placements: Vec::new(),
-        });
+        };
+        if d.serves_root {
+            out.push(Deployable {
+                name: d.root.clone(),
+                ..deployable.clone()
+            });
+        }
+        out.push(deployable);
     }
     Ok(out)
 }
@@ -198,10 +206,13 @@ pub fn quilt_exe() -> Result<PathBuf> {
     }
 }
 
-/// Every deployable of an app: its functions and its installed merged binaries.
+/// Every deployable of an app: its functions and its installed merged binaries (a merged group
+/// that serves its root's route takes the root's place).
 pub fn deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
+    let merged = merged_deployables(manifest)?;
     let mut all = function_deployables(manifest);
-    all.extend(merged_deployables(manifest)?);
+    all.retain(|f| !merged.iter().any(|m| m.name == f.name));
+    all.extend(merged);
     Ok(all)
 }
 
@@ -255,12 +266,10 @@ async fn start_platform(
         idle_timeout: opts
             .idle_timeout
             .unwrap_or(Duration::from_secs_f64(manifest.platform.idle_timeout_s)),
-        max_body_bytes: manifest.platform.max_body_bytes,
         tracing: opts.tracing,
         span_dir: Some(manifest.work_dir().join("spans")),
-        admin_token: None,
-        upstream: None,
         otlp_endpoint: opts.otlp_endpoint.clone(),
+        ..PlatformConfig::from_settings(&manifest.platform)
     };
     let platform = Platform::start(config).await?;
     write_admin_token(manifest, platform.admin_token())?;
@@ -351,9 +360,8 @@ pub fn run_container(app: &std::path::Path, members: &str) -> Result<()> {
         )),
         deployables,
         idle_timeout: Duration::from_secs(3600),
-        max_body_bytes: manifest.platform.max_body_bytes,
         upstream: std::env::var("QUILT_GATEWAY").ok(),
-        ..PlatformConfig::default()
+        ..PlatformConfig::from_settings(&manifest.platform)
     };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -465,9 +465,162 @@ async fn merged_workflows_answer_like_unmerged() {
         assert_eq!(merged, base);
     }
     let bad = json!({"latitude": 33.0, "longitude": 117.0, "in_date": "soon", "out_date": "x"});
-    let base = call(&app, "search-handler", &bad).await.unwrap_err();
-    let merged = call(&app, "search-handler-merged", &bad).await.unwrap_err();
-    assert_eq!(merged.0, base.0);
-    assert!(base.1.contains("bad date 'soon'"), "{base:?}");
+    fail_alike(&app, "search-handler", &bad, "bad date 'soon'").await;
+    app.shutdown().await;
+}
+
+/// `route` and its merged group `<route>-merged` both fail on `body`, with one status and answers
+/// that name `message`.
+async fn fail_alike(app: &up::RunningApp, route: &str, body: &Value, message: &str) {
+    let base = call(app, route, body).await.unwrap_err();
+    let merged = call(app, &format!("{route}-merged"), body)
+        .await
+        .unwrap_err();
+    assert_eq!(merged.0, base.0, "{route}");
+    for answer in [&base.1, &merged.1] {
+        assert!(answer.contains(message), "{route}: {answer}");
+    }
+}
+
+/// The other hotel workflows merged: nearby-cinema and reservation-handler over real storage
+/// (equal answers, equal stored reservations, equal errors), the parallel node alone, and the
+/// reference's split of nearby-cinema-top into two units — unit A `nearby-cinema-top-2-merged`,
+/// unit B serving the route `nearby-cinema-parallel-2-2` that unit A calls — in fake-database mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn remaining_workflows_and_the_split_merged_answer_like_unmerged() {
+    let remote = |r: &GroupReport| {
+        r.sites
+            .iter()
+            .filter(|s| s.kind == SiteKind::Remote)
+            .count()
+    };
+    for tree in [
+        "nearby-cinema.tree",
+        "reservation-handler.tree",
+        "nearby-cinema-parallel-2.tree",
+    ] {
+        let report = merge(tree);
+        assert_eq!(remote(&report), 0, "{tree}: {:?}", report.sites);
+    }
+    let unit_b = {
+        let tree =
+            Tree::read(&app_dir().join("workflows/nearby-cinema-parallel-2-2.tree")).unwrap();
+        let _lock = build_lock();
+        let opts = MergeOptions {
+            serve_root: true,
+            ..MergeOptions::default()
+        };
+        merge_group(&built(), &tree, &opts).unwrap()
+    };
+    assert_eq!(remote(&unit_b), 0);
+    let unit_a = merge("nearby-cinema-top-2.tree");
+    assert_eq!(
+        unit_a
+            .sites
+            .iter()
+            .filter(|s| s.kind == SiteKind::Remote)
+            .map(|s| s.callee.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("nearby-cinema-parallel-2-2")],
+        "unit A calls unit B remotely, and nothing else"
+    );
+
+    // The split, fake database, async (the reference's fan-out workflow).
+    let app = start(true, "async").await;
+    async fn leaf_requests(app: &up::RunningApp) -> Vec<u64> {
+        let mut out = Vec::new();
+        for i in 1..=6 {
+            out.push(requests(app, &format!("get-nearby-points-cinema-{i}")).await);
+        }
+        out
+    }
+    for (num, seed) in [(2000, 3), (20_000, 11)] {
+        let body = json!({"num": num, "seed": seed});
+        let base = untimed(ok(&app, "nearby-cinema-top", body.clone()).await);
+        check_top(&base);
+        let before = leaf_requests(&app).await;
+        let unit_b_calls = requests(&app, "nearby-cinema-parallel-2-2").await;
+        let split = untimed(ok(&app, "nearby-cinema-top-2-merged", body.clone()).await);
+        assert_eq!(split, base, "the split answers like the whole");
+        assert_eq!(
+            leaf_requests(&app).await,
+            before,
+            "no leaf ran behind the gateway"
+        );
+        assert_eq!(
+            requests(&app, "nearby-cinema-parallel-2-2").await,
+            unit_b_calls + 1,
+            "unit A reached unit B through the gateway"
+        );
+        let part = untimed(json!([
+            ok(&app, "nearby-cinema-parallel-2", body.clone()).await
+        ]));
+        let merged = untimed(json!([
+            ok(&app, "nearby-cinema-parallel-2-merged", body).await
+        ]));
+        assert_eq!(merged, part);
+    }
+    app.shutdown().await;
+
+    // nearby-cinema and reservation-handler over real storage.
+    let w = world();
+    let app = start(false, "sync").await;
+    populate(&app, &w).await;
+    for h in [0usize, 11, 39] {
+        let body = json!({"hotel_id": format!("hotel_{h}")});
+        let base = ok(&app, "nearby-cinema", body.clone()).await;
+        assert_eq!(strings(&base), expected_cinemas(&w, h));
+        assert_eq!(ok(&app, "nearby-cinema-merged", body).await, base);
+    }
+    let missing = json!({"hotel_id": "hotel_x"});
+    fail_alike(
+        &app,
+        "nearby-cinema",
+        &missing,
+        "Hotel hotel_x does not exist",
+    )
+    .await;
+
+    // The same reservations through both: the same answers, the same nights stored.
+    let night = |hotel: &str, d: u32| {
+        redis_get(
+            &app,
+            &format!("reservation:{hotel}:2024-12-{d:02}:2024-12-{:02}", d + 1),
+        )
+    };
+    for (route, hotel) in [
+        ("reservation-handler", "hotel_1"),
+        ("reservation-handler-merged", "hotel_2"),
+    ] {
+        let r = |user: &str, pw: &str, rooms: i32| {
+            reservation(user, pw, hotel, ("2024-12-01", "2024-12-03"), rooms)
+        };
+        assert_eq!(
+            ok(&app, route, r("username_1", "123456", 2)).await,
+            json!([hotel])
+        );
+        assert_eq!(
+            ok(&app, route, r("username_1", "wrong", 1)).await,
+            json!([])
+        );
+        assert_eq!(
+            ok(&app, route, r("username_9", "123456", 1)).await,
+            json!([])
+        );
+        assert_eq!(
+            (night(hotel, 1), night(hotel, 2), night(hotel, 3)),
+            (Some("2".into()), Some("2".into()), None),
+            "{route}"
+        );
+    }
+    let unknown = reservation(
+        "username_1",
+        "123456",
+        "hotel_x",
+        ("2024-12-01", "2024-12-02"),
+        1,
+    );
+    let message = "Hotel hotel_x is not found in redis;";
+    fail_alike(&app, "reservation-handler", &unknown, message).await;
     app.shutdown().await;
 }

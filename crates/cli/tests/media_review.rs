@@ -440,3 +440,204 @@ async fn merged_page_service_answers_like_unmerged() {
         app.shutdown().await;
     }
 }
+
+/// A user's reviews as (text, movie, rating), newest first.
+async fn user_reviews(app: &up::RunningApp, route: &str, user: i64) -> Vec<(String, String, i64)> {
+    let reviews = ok(app, route, json!({"user_id": user, "start": 0, "stop": 50})).await;
+    reviews
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["text"].as_str().unwrap().to_string(),
+                r["movie_id"].as_str().unwrap().to_string(),
+                r["rating"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Gateway request counts of every compose-review member but its root.
+async fn compose_member_requests(app: &up::RunningApp) -> Vec<u64> {
+    let tree = Tree::read(&app_dir().join("workflows/compose-review.tree")).unwrap();
+    let (_, text) = http::get(&format!("{}/metrics", app.url())).await.unwrap();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    tree.members[1..]
+        .iter()
+        .map(|f| {
+            let key = format!("quilt_gateway_requests_total{{function=\"{f}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// The other media-review workflows merged: compose-review (its sync and fake-database async
+/// funcTrees name one member set, so one merged binary serves both), compose-review-user-id,
+/// read-user-review, and the four branch trees that compose-review-run-merged calls. A review
+/// composed through a merged workflow is stored as the unmerged one stores it, errors are the
+/// same, reads answer the same, and no member is invoked through the gateway.
+#[tokio::test(flavor = "multi_thread")]
+async fn compose_and_read_workflows_merged_answer_like_unmerged() {
+    let members = |t: &str| -> std::collections::BTreeSet<String> {
+        let tree = Tree::read(&app_dir().join("workflows").join(t)).unwrap();
+        tree.members.into_iter().collect()
+    };
+    assert_eq!(
+        members("compose-review-fakedb-async.tree"),
+        members("compose-review.tree")
+    );
+    for tree in [
+        "compose-review.tree",
+        "compose-review-user-id.tree",
+        "read-user-review.tree",
+        "unique-id-service.tree",
+        "text-service.tree",
+        "upload-user-with-username.tree",
+        "upload-movie-id.tree",
+    ] {
+        let report = merge(tree);
+        let remote = report.sites.iter().filter(|s| s.kind == SiteKind::Remote);
+        assert_eq!(remote.count(), 0, "{tree}: {:?}", report.sites);
+    }
+
+    for (variant, base) in [("sync", 300i64), ("async", 400)] {
+        let app = start(false, variant).await;
+        populate(&app).await;
+        // The same reviews through the unmerged and the merged workflows.
+        let composed = [
+            (
+                "compose-review",
+                review(base + 1, "username_1", 1, 4, "plain 1"),
+            ),
+            (
+                "compose-review-merged",
+                review(base + 2, "username_1", 1, 2, "merged 1"),
+            ),
+        ];
+        for (route, body) in composed {
+            assert_eq!(
+                ok(&app, route, body).await,
+                Value::Null,
+                "{variant} {route}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Merged workflows only (run-merged calls the four branch groups, whose members then run
+        // in-process): no member of compose-review is invoked through the gateway.
+        let members_before = compose_member_requests(&app).await;
+        ok(
+            &app,
+            "compose-review-merged",
+            review(base + 3, "username_2", 2, 5, "merged 2"),
+        )
+        .await;
+        if variant == "async" {
+            ok(
+                &app,
+                "compose-review-run-merged",
+                review(base + 6, "username_2", 3, 3, "run merged"),
+            )
+            .await;
+        }
+        assert_eq!(
+            compose_member_requests(&app).await,
+            members_before,
+            "{variant}: a member went remote"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let by_id = |req: i64, text: &str| {
+            json!({"req_id": req, "user_id": 3, "password": "123456", "title": "movie_3",
+                "rating": 1, "text": text})
+        };
+        ok(&app, "compose-review-user-id", by_id(base + 4, "plain 3")).await;
+        ok(
+            &app,
+            "compose-review-user-id-merged",
+            by_id(base + 5, "merged 3"),
+        )
+        .await;
+        // What was stored: every review where the unmerged workflow would have put it.
+        let mut one = user_reviews(&app, "read-user-review", 1).await;
+        one.sort();
+        assert_eq!(
+            one,
+            [
+                ("merged 1".to_string(), "tt5999001".to_string(), 2),
+                ("plain 1".to_string(), "tt5999001".to_string(), 4)
+            ],
+            "{variant}"
+        );
+        let mut two = user_reviews(&app, "read-user-review", 2).await;
+        two.sort();
+        let mut expected_two = vec![("merged 2".to_string(), "tt5999002".to_string(), 5)];
+        if variant == "async" {
+            expected_two.push(("run merged".to_string(), "tt5999003".to_string(), 3));
+        }
+        assert_eq!(two, expected_two, "{variant}");
+        let mut three = user_reviews(&app, "read-user-review", 3).await;
+        three.sort();
+        assert_eq!(
+            three.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+            ["merged 3", "plain 3"]
+        );
+        assert_eq!(
+            redis_get(&app, "tt5999001:uncommit_num").as_deref(),
+            Some("2"),
+            "{variant}: both ratings counted"
+        );
+        // Reads: the merged read-user-review answers exactly the same.
+        for user in 1..=3 {
+            for (start, stop) in [(0, 10), (0, 1), (1, 2), (0, 0)] {
+                let body = json!({"user_id": user, "start": start, "stop": stop});
+                let base = ok(&app, "read-user-review", body.clone()).await;
+                let merged = ok(&app, "read-user-review-merged", body).await;
+                assert_eq!(merged, base, "{variant}: user {user} {start}..{stop}");
+            }
+        }
+        // Errors: the same soft errors of the reference.
+        for (route, message) in [
+            ("compose-review", "User nobody is not found in redis;"),
+            (
+                "compose-review-merged",
+                "User nobody is not found in redis;",
+            ),
+        ] {
+            let err = call(&app, route, &review(base + 9, "nobody", 1, 1, "x")).await;
+            assert!(err.unwrap_err().1.contains(message), "{variant} {route}");
+        }
+        let err = call(
+            &app,
+            "compose-review-merged",
+            &review(base + 9, "username_1", 9, 1, "x"),
+        )
+        .await;
+        assert!(err
+            .unwrap_err()
+            .1
+            .contains("Movie movie_9 is not found in redis;"));
+        app.shutdown().await;
+    }
+
+    // Fake database, async: the merged compose-review answers as the unmerged one, locally.
+    let app = start(true, "async").await;
+    let before = compose_member_requests(&app).await;
+    for i in 0..3 {
+        let body = review(i, "username_1", 1, 3, "fake");
+        assert_eq!(ok(&app, "compose-review-merged", body).await, Value::Null);
+    }
+    assert_eq!(compose_member_requests(&app).await, before);
+    assert_eq!(
+        ok(
+            &app,
+            "compose-review",
+            review(9, "username_1", 1, 3, "fake")
+        )
+        .await,
+        Value::Null
+    );
+    assert_ne!(compose_member_requests(&app).await, before);
+    app.shutdown().await;
+}

@@ -577,6 +577,178 @@ async fn merged_workflows_answer_like_unmerged() {
     sn.stop().await;
 }
 
+/// A text-service answer with its randomly shortened URLs replaced by their position, so that two
+/// answers for one text compare equal.
+fn unshortened(mut t: Value) -> Value {
+    let urls = t["urls"].as_array().cloned().unwrap_or_default();
+    for (i, u) in urls.iter().enumerate() {
+        let short = u["shortened_url"].as_str().unwrap();
+        assert!(short.starts_with("http://short-url.com/"), "{short}");
+        let text = t["text"]
+            .as_str()
+            .unwrap()
+            .replace(short, &format!("<url {i}>"));
+        t["text"] = text.into();
+        t["urls"][i]["shortened_url"] = format!("<url {i}>").into();
+    }
+    t
+}
+
+/// What `route` (text-service or its merged group) answers for `text`: the answer without its
+/// random short URLs, or the status and error message of a failure.
+async fn text_answer(sn: &Sn, route: &str, text: &str) -> Value {
+    let (status, body) = sn.post(route, &json!({"text": text})).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    match status {
+        200 => unshortened(body),
+        _ => json!({"status": status, "error": body["error"]}),
+    }
+}
+
+/// The other social-network workflows merged: social-graph-follow-with-username (its three
+/// funcTrees name one member set, so one merged binary serves all three: sync and async over real
+/// storage, and the fake-database sync variant) and text-service. Same answers and errors as the
+/// unmerged workflows, the same stored graph, and no member invoked through the gateway.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_and_text_service_merged_answer_like_unmerged() {
+    let m = built();
+    let members = |t: &str| -> std::collections::BTreeSet<String> {
+        let tree = Tree::read(&app_dir().join("workflows").join(t)).unwrap();
+        tree.members.into_iter().collect()
+    };
+    let follow_tree = "social-graph-follow-with-username.tree";
+    for other in ["async", "fakedb-sync"] {
+        let other = format!("social-graph-follow-with-username.{other}.tree");
+        assert_eq!(members(&other), members(follow_tree), "{other}");
+    }
+    for tree in [follow_tree, "text-service.tree"] {
+        let report = merge(&m, tree);
+        let mut callees = members(tree);
+        callees.remove(tree.split('.').next().unwrap());
+        let sites = report
+            .sites
+            .iter()
+            .filter_map(|s| s.callee.clone())
+            .collect();
+        assert_eq!(callees, sites, "{tree}: every member is called, by name");
+        assert_eq!(count(&report, SiteKind::Remote), 0, "{tree}");
+        assert_eq!(count(&report, SiteKind::Dynamic), 0, "{tree}");
+    }
+    let members_of = [
+        "social-graph-follow",
+        "get-user-id",
+        "url-shorten-service",
+        "user-mention-service",
+    ];
+    async fn counts(sn: &Sn, functions: &[&str]) -> Vec<u64> {
+        let mut out = Vec::new();
+        for f in functions {
+            out.push(sn.requests(f).await);
+        }
+        out
+    }
+    let texts = [
+        "plain",
+        "@username_1 meets @username_3 at http://a.example and https://b.example/x",
+        "@ghost only",
+    ];
+
+    for variant in ["sync", "async"] {
+        let sn = Sn::start(variant, false).await;
+        for i in 1..=4 {
+            sn.ok("register-user-with-id", user(i)).await;
+        }
+        let before = counts(&sn, &members_of).await;
+        let base = sn
+            .ok("social-graph-follow-with-username", follow(1, 2))
+            .await;
+        let after_base = counts(&sn, &members_of).await;
+        assert_ne!(
+            after_base, before,
+            "the unmerged workflow calls its members"
+        );
+        let merged = sn
+            .ok("social-graph-follow-with-username-merged", follow(3, 2))
+            .await;
+        assert_eq!(merged, base, "{variant}");
+        sn.ok("social-graph-follow-with-username-merged", follow(3, 4))
+            .await;
+        assert_eq!(
+            sn.ok("social-graph-get-followers", json!({"user_id": 2}))
+                .await,
+            json!([1, 3]),
+            "{variant}"
+        );
+        let followees: Value =
+            serde_json::from_str(&sn.redis(&["HGET", "social-graph:3", "followees"])).unwrap();
+        let ids: Vec<i64> = followees
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["followee_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [2, 4], "{variant}");
+        assert_eq!(
+            counts(&sn, &members_of).await,
+            after_base,
+            "the merged follow stayed local"
+        );
+        let bad = follow(1, 9);
+        let base = sn.post("social-graph-follow-with-username", &bad).await;
+        let after_bad = counts(&sn, &members_of).await;
+        let merged = sn
+            .post("social-graph-follow-with-username-merged", &bad)
+            .await;
+        assert_eq!(counts(&sn, &members_of).await, after_bad);
+        assert_eq!(base.0, 500);
+        assert_eq!(merged.0, base.0);
+        for answer in [&base.1, &merged.1] {
+            assert!(
+                answer.contains("User: username_9 doesn't exist in redis"),
+                "{answer}"
+            );
+        }
+        let mut bases = Vec::new();
+        for text in texts {
+            bases.push(text_answer(&sn, "text-service", text).await);
+        }
+        let before_merged = counts(&sn, &members_of).await;
+        for (text, base) in texts.iter().zip(&bases) {
+            let merged = text_answer(&sn, "text-service-merged", text).await;
+            assert_eq!(&merged, base, "{variant}: {text}");
+        }
+        assert_eq!(counts(&sn, &members_of).await, before_merged);
+        sn.stop().await;
+    }
+
+    // Fake database, sync: the same answers from the merged binary, nothing through the gateway.
+    let sn = Sn::start("sync", true).await;
+    let before = counts(&sn, &members_of).await;
+    for (a, b) in [(1, 2), (5, 6)] {
+        assert_eq!(
+            sn.ok("social-graph-follow-with-username-merged", follow(a, b))
+                .await,
+            json!("")
+        );
+    }
+    let mut bases = Vec::new();
+    for text in texts {
+        bases.push(text_answer(&sn, "text-service", text).await);
+    }
+    let before_merged = counts(&sn, &members_of).await;
+    assert_eq!(
+        before_merged[..2],
+        before[..2],
+        "the merged follow stayed local"
+    );
+    for (text, base) in texts.iter().zip(&bases) {
+        let merged = text_answer(&sn, "text-service-merged", text).await;
+        assert_eq!(&merged, base, "fake database: {text}");
+    }
+    assert_eq!(counts(&sn, &members_of).await, before_merged);
+    sn.stop().await;
+}
+
 /// Gateway request counts of compose-post's members.
 async fn member_requests(sn: &Sn) -> Vec<u64> {
     let mut out = Vec::new();

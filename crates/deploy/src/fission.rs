@@ -29,6 +29,8 @@ pub const DEFAULT_ROUTER: &str = "router.fission.svc.cluster.local:80";
 /// Where traces go by default: an OpenTelemetry collector's OTLP/HTTP port.
 pub const DEFAULT_OTLP_ENDPOINT: &str =
     "http://otel-collector.observability.svc.cluster.local:4318";
+/// Routes Fission's router keeps for itself: a function named so cannot have an HTTP trigger.
+pub const RESERVED_ROUTES: &[&str] = &["router-healthz", "readyz"];
 /// The API version of Fission's resources.
 pub const API_VERSION: &str = "fission.io/v1";
 
@@ -152,7 +154,9 @@ pub fn function(app: &str, unit: &Unit, image: &str, opts: &FissionOptions) -> V
         },
         "spec": {
             "environment": { "name": unit.name, "namespace": opts.namespace },
-            "package": { "packageref": { "name": "", "namespace": "" } },
+            // The container executor runs the pod spec; no package (an empty reference would
+            // break the CRD's name pattern).
+            "package": {},
             "InvokeStrategy": {
                 "StrategyType": "execution",
                 "ExecutionStrategy": {

@@ -144,6 +144,15 @@ pub fn write(plan: &Plan, out: &Path) -> Result<Report> {
     if plan.units.is_empty() {
         bail!("app '{}' has nothing to deploy", plan.app);
     }
+    for unit in &plan.units {
+        if fission::RESERVED_ROUTES.contains(&unit.name.as_str()) {
+            bail!(
+                "function '{}': Fission's router serves /{} itself; rename the function to deploy it",
+                unit.name,
+                unit.name
+            );
+        }
+    }
     if out.exists() {
         let empty = std::fs::read_dir(out)
             .with_context(|| format!("reading {}", out.display()))?

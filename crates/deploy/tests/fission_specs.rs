@@ -253,6 +253,34 @@ fn the_schema_refuses_what_fission_would_refuse_or_prune() {
             d["metadata"]["name"] = "Hello".into();
             d
         }),
+        ("empty package reference", {
+            let mut d = get("Function");
+            d["spec"]["package"] = serde_json::json!({"packageref": {"name": "", "namespace": ""}});
+            d
+        }),
+        ("environment reference without namespace", {
+            let mut d = get("Function");
+            d["spec"]["environment"]
+                .as_object_mut()
+                .unwrap()
+                .remove("namespace");
+            d
+        }),
+        ("a route the router keeps", {
+            let mut d = get("HTTPTrigger");
+            d["spec"]["relativeurl"] = "/readyz".into();
+            d
+        }),
+        ("a trigger without url or prefix", {
+            let mut d = get("HTTPTrigger");
+            d["spec"].as_object_mut().unwrap().remove("relativeurl");
+            d
+        }),
+        ("one function per container value Fission lacks", {
+            let mut d = get("Environment");
+            d["spec"]["allowedFunctionsPerContainer"] = "multiple".into();
+            d
+        }),
     ];
     for (what, doc) in broken {
         assert!(
@@ -260,6 +288,21 @@ fn the_schema_refuses_what_fission_would_refuse_or_prune() {
             "the schema accepted: {what}"
         );
     }
+}
+
+#[test]
+fn a_function_named_like_a_route_of_the_router_is_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("deploy");
+    let mut p = plan();
+    p.units[1].name = "readyz".into();
+    let err = write(&p, &out).unwrap_err().to_string();
+    assert!(
+        err.contains("function 'readyz'") && err.contains("router"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -102,6 +102,9 @@ pub struct PlatformSettings {
     pub idle_timeout_s: f64,
     /// Largest request body the gateway accepts, in bytes (413 above it).
     pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request's headers before the gateway closes the
+    /// connection (slow or idle clients cannot hold connections open).
+    pub header_timeout_s: f64,
 }
 
 /// Storage services `quilt up` starts for an app and passes to its functions.
@@ -256,6 +259,7 @@ struct RawWorkflow {
 struct RawPlatform {
     idle_timeout_s: Option<f64>,
     max_body_bytes: Option<usize>,
+    header_timeout_s: Option<f64>,
 }
 
 struct Validator<'a> {
@@ -313,12 +317,15 @@ impl Validator<'_> {
         let platform = PlatformSettings {
             idle_timeout_s: raw.platform.idle_timeout_s.unwrap_or(300.0),
             max_body_bytes: raw.platform.max_body_bytes.unwrap_or(6 * 1024 * 1024),
+            header_timeout_s: raw.platform.header_timeout_s.unwrap_or(10.0),
         };
-        if platform.idle_timeout_s.is_nan() || platform.idle_timeout_s <= 0.0 {
-            return Err(self.err(
-                "platform.idle_timeout_s",
-                format!("{} is not a positive number", platform.idle_timeout_s),
-            ));
+        for (field, value) in [
+            ("platform.idle_timeout_s", platform.idle_timeout_s),
+            ("platform.header_timeout_s", platform.header_timeout_s),
+        ] {
+            if !value.is_finite() || value <= 0.0 {
+                return Err(self.err(field, format!("{value} is not a positive number")));
+            }
         }
         Ok(Manifest {
             dir: self.dir.to_path_buf(),

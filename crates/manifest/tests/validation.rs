@@ -165,6 +165,24 @@ fn limits_are_checked() {
         &GOOD.replace("max_instances = 3", "max_instances = 3\nmin_instances = 5"),
     );
     assert!(e.contains("functions[0].min_instances"), "{e}");
+    for (field, value) in [("header_timeout_s", "0.0"), ("idle_timeout_s", "-3.0")] {
+        let e = err_of(&files, &format!("{GOOD}\n[platform]\n{field} = {value}\n"));
+        assert!(
+            e.contains(&format!("platform.{field}")) && e.contains("not a positive number"),
+            "{e}"
+        );
+    }
+    let dir = app(&files);
+    let m = parse(
+        dir.path(),
+        &format!("{GOOD}\n[platform]\nheader_timeout_s = 2.5\n"),
+    )
+    .unwrap();
+    assert_eq!(m.platform.header_timeout_s, 2.5);
+    assert_eq!(
+        parse(dir.path(), GOOD).unwrap().platform.header_timeout_s,
+        10.0
+    );
 }
 
 #[test]

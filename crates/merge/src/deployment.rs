@@ -36,6 +36,10 @@ pub struct MergedDeployment {
     pub cpu: f64,
     /// Fan-out threshold compiled in (0: unconditional).
     pub fanout_threshold: usize,
+    /// Also serve the root's own route, in place of the root's own binary, so that callers outside
+    /// the group reach the merged group (as the reference deploys a group under its root's name).
+    #[serde(default)]
+    pub serves_root: bool,
 }
 
 impl MergedDeployment {
@@ -54,6 +58,7 @@ impl MergedDeployment {
             memory_mb: funcs.iter().map(|f| f.memory_mb).sum(),
             cpu: funcs.iter().map(|f| f.cpu).sum(),
             fanout_threshold,
+            serves_root: false,
         }
     }
 

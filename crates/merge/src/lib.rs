@@ -44,6 +44,10 @@ pub struct MergeOptions {
     pub keep_ir: bool,
     /// Merge functions of different trust domains or isolated functions anyway (logged).
     pub allow_cross_domain: bool,
+    /// Compile C and C++ members with [`quilt_build::native::HARDENING_FLAGS`].
+    pub harden: bool,
+    /// The merged binary also serves the root's own route (see [`MergedDeployment::serves_root`]).
+    pub serve_root: bool,
 }
 
 /// Seconds spent in each stage, as in the reference's merge-time table.
@@ -80,6 +84,8 @@ pub struct GroupReport {
     pub sites: Vec<rewrite::Site>,
     /// The optimized module as text, when kept.
     pub ir: Option<PathBuf>,
+    /// Whether C and C++ members were compiled with hardening.
+    pub hardened: bool,
 }
 
 /// Checks a group against the app: members exist, trust domains and isolation are respected.
@@ -207,7 +213,8 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     times.link_s = t.elapsed().as_secs_f64();
 
     let name = format!("{}-merged", tree.root);
-    let deployment = MergedDeployment::new(manifest, &name, tree, opts.fanout_threshold);
+    let mut deployment = MergedDeployment::new(manifest, &name, tree, opts.fanout_threshold);
+    deployment.serves_root = opts.serve_root;
     let binary = deployment.install(manifest, &linked)?;
     let merged_bytes = std::fs::metadata(&binary)?.len();
     let originals_bytes = tree
@@ -226,6 +233,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
         originals_bytes,
         sites,
         ir,
+        hardened: opts.harden,
     })
 }
 
@@ -275,10 +283,16 @@ fn compile(
             Language::C | Language::Cpp => {
                 krate.add_external_function(f);
                 cpp |= f.language == Language::Cpp;
+                let dir = if opts.harden {
+                    "native-hardened"
+                } else {
+                    "native"
+                };
                 native_bcs.extend(native::compile(
                     f,
-                    &out_dir.join("native").join(&f.name),
+                    &out_dir.join(dir).join(&f.name),
                     Emit::Bitcode,
+                    opts.harden,
                 )?);
             }
         }

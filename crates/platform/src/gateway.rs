@@ -15,6 +15,8 @@ pub(crate) struct Gateway {
     pub pools: HashMap<String, Arc<Pool>>,
     pub shared: Arc<Shared>,
     pub max_body: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: std::time::Duration,
     /// Where requests for routes this gateway does not serve go (an outer gateway).
     pub upstream: Option<String>,
 }

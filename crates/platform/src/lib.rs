@@ -36,6 +36,8 @@ pub struct PlatformConfig {
     pub idle_timeout: Duration,
     /// Largest request body (413 above).
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers (then its connection is closed).
+    pub header_timeout: Duration,
     /// Trace requests from the start (switchable at run time through `/_quilt/tracing`).
     pub tracing: bool,
     /// Where the span store keeps its segments (memory only when None).
@@ -55,11 +57,24 @@ impl Default for PlatformConfig {
             deployables: Vec::new(),
             idle_timeout: Duration::from_secs(300),
             max_body_bytes: 6 << 20,
+            header_timeout: Duration::from_secs(10),
             tracing: false,
             span_dir: None,
             admin_token: None,
             upstream: None,
             otlp_endpoint: None,
+        }
+    }
+}
+
+impl PlatformConfig {
+    /// The defaults with an app's platform settings (idle timeout, body limit, header timeout).
+    pub fn from_settings(settings: &quilt_manifest::PlatformSettings) -> Self {
+        PlatformConfig {
+            idle_timeout: Duration::from_secs_f64(settings.idle_timeout_s),
+            max_body_bytes: settings.max_body_bytes,
+            header_timeout: Duration::from_secs_f64(settings.header_timeout_s),
+            ..PlatformConfig::default()
         }
     }
 }
@@ -115,6 +130,7 @@ impl Platform {
             pools,
             shared,
             max_body: config.max_body_bytes,
+            header_timeout: config.header_timeout,
             upstream: config.upstream.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -250,11 +266,16 @@ async fn serve_connection<IO>(gateway: Arc<Gateway>, io: IO)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = gateway.header_timeout;
     let service = service_fn(move |req| {
         let gateway = Arc::clone(&gateway);
         async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
     });
+    // A client that does not finish its headers in time (slow, or idle between requests) loses
+    // its connection, so that slow clients cannot hold the gateway's connections open.
     let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), service)
         .await;
 }

@@ -247,6 +247,18 @@ async fn clients_that_give_up_while_queued_leave_every_slot_free() {
     p.shutdown().await;
 }
 
+/// A platform serving the app's functions and its installed merged binaries.
+async fn start_with_merged(app: &quilt_manifest::Manifest) -> Platform {
+    let mut all = deployables(app);
+    all.extend(merged_deployables(app));
+    Platform::start(PlatformConfig {
+        deployables: all,
+        ..PlatformConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// The deployables of an app's installed merged binaries, scaled like their root (as `quilt up`).
 fn merged_deployables(app: &quilt_manifest::Manifest) -> Vec<Deployable> {
     quilt_merge::deployment::MergedDeployment::installed(app)
@@ -285,14 +297,7 @@ async fn panic_and_abort_inside_merged_callees() {
                 .expect("the group merges");
         }
     }
-    let mut all = deployables(&app);
-    all.extend(merged_deployables(&app));
-    let p = Platform::start(PlatformConfig {
-        deployables: all,
-        ..PlatformConfig::default()
-    })
-    .await
-    .unwrap();
+    let p = start_with_merged(&app).await;
     let addr = p.addr();
     let route = "rust-to-c-merged";
     let r = post(addr, &format!("/{route}"), "warm").await;
@@ -370,6 +375,82 @@ async fn panic_and_abort_inside_merged_callees() {
     assert_eq!(
         metric_of(addr, "quilt_instance_crashes_total", &labels).await,
         0.0
+    );
+    p.shutdown().await;
+}
+
+/// `quilt merge --harden`: in the merged binary, the C member's unchecked table read traps and its
+/// unchecked copy into a stack buffer aborts (the instance dies, the request gets a 502 naming the
+/// deployment and the signal, the next request a new instance) where the plain merge would read
+/// and write outside their objects; in-bounds answers are those of the unmerged workflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardened_c_members_stop_out_of_bounds_access() {
+    use quilt_merge::{merge_group, tree::Tree, MergeOptions};
+    let app = built(FAULTS);
+    let tree = Tree::parse(std::path::Path::new("t.tree"), "call c-bounds\n").unwrap();
+    let ir_of = |harden: bool| {
+        let _lock = common::build_lock();
+        let opts = MergeOptions {
+            harden,
+            keep_ir: true,
+            ..MergeOptions::default()
+        };
+        let report = merge_group(&app, &tree, &opts).expect("the group merges");
+        assert_eq!(report.hardened, harden);
+        std::fs::read_to_string(report.ir.unwrap()).unwrap()
+    };
+    let checks = ["__memcpy_chk", "@llvm.ubsantrap", "sspstrong"];
+    let plain = ir_of(false);
+    assert!(
+        checks.iter().all(|c| !plain.contains(c)),
+        "plain merge has no checks"
+    );
+    let hardened = ir_of(true);
+    for c in checks {
+        assert!(hardened.contains(c), "hardened merge lacks {c}");
+    }
+
+    let p = start_with_merged(&app).await;
+    let addr = p.addr();
+    let call = |route: &'static str, body: String| async move {
+        post(addr, route, format!(r#"{{"to":"c-bounds","body":{body}}}"#)).await
+    };
+    for n in [0, 3, 7] {
+        let base = call("/call", n.to_string()).await;
+        assert_eq!(base.status, 200, "{base:?}");
+        assert_eq!(base.json()["square"], n * n);
+        assert_eq!(call("/call-merged", n.to_string()).await.body, base.body);
+    }
+    let r = call("/call-merged", r#""short""#.into()).await;
+    assert_eq!(r.json(), serde_json::json!({"copied": 7, "first": 34}));
+    let remote = metric_of(
+        addr,
+        "quilt_gateway_requests_total",
+        &[("function", "c-bounds")],
+    )
+    .await;
+
+    for (bad, signal) in [
+        ("8".to_string(), "killed by signal 4"),
+        (format!("\"{}\"", "x".repeat(40)), "killed by signal 6"),
+    ] {
+        let pid = instance_pids(addr, Some("call-merged"));
+        let r = call("/call-merged", bad).await;
+        assert_eq!(r.status, 502, "{r:?}");
+        names_function_and_cause(&r, "call-merged", &[signal]);
+        assert!(!is_running(pid[0]), "the trapped instance is gone");
+        let r = call("/call-merged", "5".into()).await;
+        assert_eq!(r.json()["square"], 25, "{r:?}");
+    }
+    assert_eq!(
+        metric_of(
+            addr,
+            "quilt_gateway_requests_total",
+            &[("function", "c-bounds")]
+        )
+        .await,
+        remote,
+        "the merged calls stayed local"
     );
     p.shutdown().await;
 }

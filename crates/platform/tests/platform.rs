@@ -151,6 +151,56 @@ async fn body_over_the_limit_is_413() {
     p.shutdown().await;
 }
 
+/// A client that sends half a request head (or nothing) loses its connection after the header
+/// timeout, while others keep being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_after_the_header_timeout() {
+    let app = built(HELLO);
+    let p = quilt_platform::Platform::start(quilt_platform::PlatformConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        deployables: common::deployables(&app),
+        header_timeout: Duration::from_millis(500),
+        ..quilt_platform::PlatformConfig::from_settings(&app.platform)
+    })
+    .await
+    .unwrap();
+    let addr = p.addr();
+    assert_eq!(app.platform.header_timeout_s, 10.0, "the default");
+
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for partial in ["", "POST /upper HTTP/1.1\r\nHost: t\r\nContent-Le"] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(partial.as_bytes()).await.unwrap();
+        slow.push(s);
+    }
+    // Meanwhile a well-behaved client is served.
+    let r = post(addr, "/upper", r#"{"text":"quilt"}"#).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    for mut s in slow {
+        let mut reply = Vec::new();
+        let closed = tokio::time::timeout(WAIT, s.read_to_end(&mut reply)).await;
+        assert!(
+            closed.is_ok(),
+            "the slow connection is still open after {WAIT:?}"
+        );
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+            "{reply}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(450),
+        "cut off early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "cut off late: {took:?}");
+    let r = post(addr, "/upper", r#"{"text":"again"}"#).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    p.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scales_to_zero_when_idle_and_cold_starts_on_demand() {
     let app = built(FAULTS);

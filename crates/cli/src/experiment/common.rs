@@ -310,8 +310,7 @@ pub async fn start_platform(
         bind: "127.0.0.1:0".parse().unwrap(),
         deployables,
         idle_timeout,
-        max_body_bytes: manifest.platform.max_body_bytes,
-        ..PlatformConfig::default()
+        ..PlatformConfig::from_settings(&manifest.platform)
     })
     .await
 }

@@ -100,8 +100,7 @@ pub async fn start(manifest: &Manifest, idle: Option<Duration>) -> Platform {
         deployables: deployables(manifest),
         idle_timeout: idle
             .unwrap_or_else(|| Duration::from_secs_f64(manifest.platform.idle_timeout_s)),
-        max_body_bytes: manifest.platform.max_body_bytes,
-        ..PlatformConfig::default()
+        ..PlatformConfig::from_settings(&manifest.platform)
     })
     .await
     .expect("the platform starts")
