@@ -84,7 +84,7 @@ async fn sync_workflow_graph_has_one_call_per_run_on_each_edge() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn async_fanout_weights_follow_the_requests_and_memory_is_measured() {
+async fn async_fanout_weights_follow_the_requests_and_memory_and_cpu_are_measured() {
     let m = app("fanout");
     let app = up::start(&m, &UpOptions::default()).await.unwrap();
     let url = app.url();
@@ -97,6 +97,20 @@ async fn async_fanout_weights_follow_the_requests_and_memory_is_measured() {
     assert_eq!((e.weight, e.kind.as_str(), e.max_fanout), (60, "async", 5));
     let work = g.nodes.iter().find(|n| n.id == "work").unwrap();
     assert!(work.m >= 24.0 && work.m < 400.0, "work m = {} MiB", work.m);
+
+    // CPU in cores while busy: about none for calls that sleep, about a core (the limit) for
+    // calls that compute.
+    let mut c = Vec::new();
+    for body in [r#"{"k":2,"ms":30}"#, r#"{"k":2,"ms":0,"spin_ms":30}"#] {
+        let g = profile(&run(&app, &url, &m, body, 10)).await.unwrap();
+        c.push(g.nodes.iter().find(|n| n.id == "work").unwrap().c);
+    }
+    let (sleeping, computing) = (c[0], c[1]);
+    assert!(sleeping < 0.2, "work c = {sleeping} cores sleeping");
+    assert!(
+        computing > 0.5 && computing <= 1.0,
+        "work c = {computing} cores computing"
+    );
     app.shutdown().await;
 }
 

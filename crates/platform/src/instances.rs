@@ -144,10 +144,57 @@ struct Usage {
     gone_ns: AtomicU64,
     /// Largest resident set seen in one instance, KiB.
     peak_rss_kb: AtomicU64,
-    /// Time spent serving requests, µs (summed over concurrent requests).
-    busy_us: AtomicU64,
+    /// Wall time with at least one request in flight.
+    busy: Mutex<BusyClock>,
     /// Requests served (any status).
     served: AtomicU64,
+}
+
+/// Measures the wall time during which at least one request is in flight.
+#[derive(Default)]
+struct BusyClock {
+    in_flight: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl BusyClock {
+    fn start(&mut self) {
+        if self.in_flight == 0 {
+            self.since = Some(Instant::now());
+        }
+        self.in_flight += 1;
+    }
+
+    fn end(&mut self) {
+        self.in_flight -= 1;
+        if self.in_flight == 0 {
+            if let Some(since) = self.since.take() {
+                self.total += since.elapsed();
+            }
+        }
+    }
+
+    /// Busy time so far, the current stretch included.
+    fn total(&self) -> Duration {
+        self.total + self.since.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+}
+
+/// One request's part of a [`BusyClock`]: started when created, ended when dropped.
+struct BusyStretch<'a>(&'a Mutex<BusyClock>);
+
+impl<'a> BusyStretch<'a> {
+    fn start(clock: &'a Mutex<BusyClock>) -> Self {
+        clock.lock().unwrap().start();
+        BusyStretch(clock)
+    }
+}
+
+impl Drop for BusyStretch<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().end();
+    }
 }
 
 /// Resource figures of one deployable, for profiling.
@@ -155,7 +202,7 @@ struct Usage {
 pub struct Resources {
     /// CPU seconds its instances used.
     pub cpu_seconds: f64,
-    /// Seconds spent serving requests, summed over concurrent requests.
+    /// Wall seconds with at least one request in flight.
     pub busy_seconds: f64,
     /// Requests served.
     pub requests: u64,
@@ -228,11 +275,9 @@ impl Pool {
     ) -> Result<Forwarded, ForwardError> {
         let deadline = Instant::now() + self.spec.timeout;
         let lease = self.acquire(deadline).await?;
-        let started = Instant::now();
+        // Ends with this future, also when the caller gives up and drops it.
+        let _busy = BusyStretch::start(&self.usage.busy);
         let result = self.exchange(&lease, body, trace, deadline).await;
-        self.usage
-            .busy_us
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         self.usage.served.fetch_add(1, Ordering::Relaxed);
         result
     }
@@ -456,7 +501,7 @@ impl Pool {
         Resources {
             cpu_seconds: ns as f64 / 1e9,
             cpu_limit: self.spec.cpu,
-            busy_seconds: self.usage.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
+            busy_seconds: self.usage.busy.lock().unwrap().total().as_secs_f64(),
             requests: self.usage.served.load(Ordering::Relaxed),
             peak_rss_mb: self.usage.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0,
             instances: st.instances.len(),
@@ -682,7 +727,7 @@ impl Instance {
     /// Updates the CPU time: from the cgroup (ns precision) or /proc (clock ticks).
     fn sample_cpu(&self) {
         let ns = match &self.cpu_meter {
-            Some(m) => m.read_ns(),
+            Some(m) => m.read_ns().or_else(|| proc_cpu_ns(self.pid)),
             None => proc_cpu_ns(self.pid),
         };
         if let Some(ns) = ns {

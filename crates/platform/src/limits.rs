@@ -184,19 +184,22 @@ impl InstanceGroup {
 
     /// A reader of the group's CPU time (nanosecond precision, dead threads included).
     pub fn cpu_meter(&self) -> Option<CpuMeter> {
-        self.dirs.iter().find_map(|d| {
-            let v1 = d.join("cpuacct.usage");
-            let v2 = d.join("cpu.stat");
-            if v1.is_file() {
-                Some(CpuMeter {
-                    file: v1,
-                    v2: false,
+        // v1: cpuacct.usage, in whichever hierarchy holds it (the v1 cpu controller's own cpu.stat
+        // counts throttling, not usage); v2: cpu.stat's usage_usec.
+        let v1 = self
+            .dirs
+            .iter()
+            .map(|d| d.join("cpuacct.usage"))
+            .find(|f| f.is_file());
+        let v1 = v1.map(|file| CpuMeter { file, v2: false });
+        v1.or_else(|| {
+            self.dirs
+                .iter()
+                .map(|d| d.join("cpu.stat"))
+                .find_map(|file| {
+                    let meter = CpuMeter { file, v2: true };
+                    meter.read_ns().is_some().then_some(meter)
                 })
-            } else if v2.is_file() {
-                Some(CpuMeter { file: v2, v2: true })
-            } else {
-                None
-            }
         })
     }
 

@@ -1,4 +1,5 @@
-//! `fanout`: invokes `work` `k` times at once (fork), then waits for every reply (join).
+//! `fanout`: invokes `work` `k` times at once (fork) with its `ms`, `mb` and `spin_ms`, then waits
+//! for every reply (join).
 
 use quilt_sdk::{invoke_async, Error};
 use serde::{Deserialize, Serialize};
@@ -10,12 +11,15 @@ struct Request {
     ms: u64,
     #[serde(default)]
     mb: u64,
+    #[serde(default)]
+    spin_ms: u64,
 }
 
 #[derive(Serialize)]
 struct Job {
     ms: u64,
     mb: u64,
+    spin_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -34,6 +38,7 @@ fn fanout(req: Request) -> Result<Reply, Error> {
     let job = Job {
         ms: req.ms,
         mb: req.mb,
+        spin_ms: req.spin_ms,
     };
     let pending: Vec<_> = (0..req.k).map(|_| invoke_async("work", &job)).collect();
     let replies = pending
