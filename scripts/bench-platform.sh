@@ -7,6 +7,8 @@
 #   - one extra hop: `relay` invokes `noop` through the gateway; relay p50 - noop p50 at 1 connection
 #                                                 (target: <= 250 us)
 #   - for reference: the noop instance alone, without the gateway (p50 at 1 connection)
+#   - `quilt bench` against wrk on the same endpoints, each run right after wrk's
+#                                                 (target: throughput within 10% of wrk's)
 #
 # Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT]
 # Prints wrk's output and a summary; docs/PERFORMANCE.md ("Platform") records the figures.
@@ -87,20 +89,37 @@ run() {
     exit 1
   fi
 }
+# qbench NAME CONNECTIONS URL: runs `quilt bench` closed loop, keeps its JSON in $work/NAME.json.
+qbench() {
+  local name=$1 conns=$2 url=$3
+  echo "== $name: quilt bench --url $url -c $conns -d ${duration}s --json"
+  "$quilt" bench --url "$url" -c "$conns" -d "${duration}s" --json | tee "$work/$name.json"
+}
+qfield() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" "$work/$1.json" | head -1; }
 p50() { to_us "$(awk '$1 == "50%" { print $2 }' "$work/$1.txt")"; }
 p99() { to_us "$(awk '$1 == "99%" { print $2 }' "$work/$1.txt")"; }
 rps() { awk '$1 == "Requests/sec:" { printf "%.0f", $2 }' "$work/$1.txt"; }
 
 gw="http://127.0.0.1:$port"
 run noop-c1 1 1 "$gw/noop"
+qbench noop-c1-qb 1 "$gw/noop"
 run noop-c16 2 16 "$gw/noop"
+qbench noop-c16-qb 16 "$gw/noop"
 run relay-c1 1 1 "$gw/relay"
 run relay-c16 2 16 "$gw/relay"
+qbench relay-c16-qb 16 "$gw/relay"
 run direct-c1 1 1 "http://127.0.0.1:$direct_port/noop"
 run direct-c16 2 16 "http://127.0.0.1:$direct_port/noop"
 
 hop=$(awk -v a="$(p50 relay-c1)" -v b="$(p50 noop-c1)" 'BEGIN { printf "%.1f", a - b }')
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le") ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
+# against NAME: quilt bench's throughput on NAME against wrk's, "<qb> vs <wrk> req/s (ratio, verdict)".
+against() {
+  local q w
+  q=$(qfield "$1-qb" throughput_rps)
+  w=$(rps "$1")
+  awk -v q="$q" -v w="$w" 'BEGIN { r = q / w; printf "%.0f vs %.0f req/s (x%.3f, target within 10%%: %s)", q, w, r, (r >= 0.9 && r <= 1.1) ? "met" : "MISSED" }'
+}
 
 cat <<EOF
 
@@ -112,4 +131,7 @@ relay -> noop, 16 connections:            $(rps relay-c16) req/s, p50 $(p50 rela
 one extra hop (relay p50 - noop p50):     $hop us   (target <= 250 us: $(verdict "$hop" 250 le))
 noop instance alone, 1 connection:        p50 $(p50 direct-c1) us, $(rps direct-c1) req/s
 noop instance alone, 16 connections:      $(rps direct-c16) req/s, p50 $(p50 direct-c16) us
+quilt bench vs wrk, noop, 1 connection:   $(against noop-c1); quilt bench p50 $(awk -v v="$(qfield noop-c1-qb p50)" 'BEGIN { printf "%.1f", v * 1000 }') us
+quilt bench vs wrk, noop, 16 connections: $(against noop-c16)
+quilt bench vs wrk, relay, 16 connections: $(against relay-c16)
 EOF
