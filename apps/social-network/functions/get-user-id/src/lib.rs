@@ -4,7 +4,7 @@
 //! in redis`) and the id is cached in memcached. Fake database: the integer after the first 9
 //! characters of `username_<n>` and a 4 ms sleep.
 
-use quilt_apps_common::{err, fake_sleep, fakedb, store};
+use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
 use social_network_shared::{id_from_username, UsernameRequest};
 
@@ -15,8 +15,7 @@ fn get_user_id(req: UsernameRequest) -> Result<i64, Error> {
         return id_from_username(u);
     }
     let key = format!("{u}:user_id");
-    let mc = store::memcached()?;
-    let cached: Option<String> = mc.get(&key).map_err(err)?;
+    let cached = store::mc_get(&key)?;
     if let Some(id) = cached.and_then(|v| v.parse().ok()) {
         return Ok(id);
     }
@@ -27,7 +26,7 @@ fn get_user_id(req: UsernameRequest) -> Result<i64, Error> {
             .query(c)
     })?;
     let id = id.ok_or_else(|| Error::msg(format!("User: {u} doesn't exist in redis")))?;
-    mc.set(&key, id, 0).map_err(err)?;
+    store::mc_set(&key, &id.to_string())?;
     Ok(id)
 }
 

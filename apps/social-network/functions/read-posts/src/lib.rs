@@ -5,7 +5,7 @@
 //! post fails with `Post_id: <pid> doesn't exist in redis`. Fake database: a random post per id and
 //! one 4 ms sleep.
 
-use quilt_apps_common::{err, fake_sleep, fakedb, store};
+use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
 use social_network_shared::{from_stored, random_post, Post, PostIdsRequest};
 use std::collections::HashMap;
@@ -74,7 +74,7 @@ fn read_posts(req: PostIdsRequest) -> Result<Vec<Post>, Error> {
     }
     let keys: Vec<String> = req.post_ids.iter().map(|p| format!("{p}:post")).collect();
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let cached: HashMap<String, String> = store::memcached()?.gets(&key_refs).map_err(err)?;
+    let cached: HashMap<String, String> = store::mc_gets(&key_refs)?;
     let mut posts = Vec::with_capacity(req.post_ids.len());
     for (pid, key) in req.post_ids.iter().zip(&keys) {
         let post = match cached.get(key) {

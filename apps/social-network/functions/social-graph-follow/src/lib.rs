@@ -49,9 +49,8 @@ fn append(
 /// Caches `list` (the value of `field` of `social-graph:<owner>`) under `mc_key`; sets it again
 /// while Redis holds a newer list, so the last SET of concurrent followers is the newest list.
 fn cache(mc_key: &str, owner: i64, field: &str, mut list: String) -> Result<(), Error> {
-    let mc = store::memcached()?;
     loop {
-        mc.set(mc_key, list.as_str(), 0).map_err(err)?;
+        store::mc_set(mc_key, &list)?;
         let now: Option<String> = store::redis(|c| {
             redis::cmd("HGET")
                 .arg(format!("social-graph:{owner}"))

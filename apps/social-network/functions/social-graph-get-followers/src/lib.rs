@@ -4,7 +4,7 @@
 //! else `[]`. Fake database: 1..=20 distinct random ids in 1..=100 (the reference's draw) and a
 //! 6 ms sleep.
 
-use quilt_apps_common::{err, fake_sleep, fakedb, store};
+use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
 use rand::Rng;
 use social_network_shared::{dedup, from_stored, Follower, UserIdRequest};
@@ -18,9 +18,7 @@ fn social_graph_get_followers(req: UserIdRequest) -> Result<Vec<i64>, Error> {
         return Ok(dedup(&draws));
     }
     let uid = req.user_id;
-    let cached: Option<String> = store::memcached()?
-        .get(&format!("{uid}:followers"))
-        .map_err(err)?;
+    let cached = store::mc_get(&format!("{uid}:followers"))?;
     let text = match cached {
         Some(t) => Some(t),
         None => store::redis(|c| {

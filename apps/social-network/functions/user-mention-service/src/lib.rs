@@ -4,7 +4,7 @@
 //! user_id`; unknown users are skipped. One entry per distinct username, in first-mention order.
 //! Fake database: a 2 ms sleep and ids parsed from `username_<n>`, one entry per input username.
 
-use quilt_apps_common::{err, fake_sleep, fakedb, store};
+use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
 use social_network_shared::{dedup, id_from_username, UserMention, UsernamesRequest};
 use std::collections::HashMap;
@@ -29,7 +29,7 @@ fn user_mention_service(req: UsernamesRequest) -> Result<Vec<UserMention>, Error
     }
     let keys: Vec<String> = names.iter().map(|u| format!("{u}:user_id")).collect();
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let cached: HashMap<String, String> = store::memcached()?.gets(&key_refs).map_err(err)?;
+    let cached: HashMap<String, String> = store::mc_gets(&key_refs)?;
     let mut out = Vec::with_capacity(names.len());
     for (name, key) in names.iter().zip(&keys) {
         if let Some(id) = cached.get(key).and_then(|v| v.parse().ok()) {
