@@ -109,3 +109,25 @@ fn print_text(url: &str, o: &Outcome) {
         o.latency_ms.max
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_body_sources_are_named() {
+        let err = |r: Result<Bodies>| format!("{:#}", r.err().expect("an error"));
+        let e = err(bodies(None, Some("social-network/nope"), 1));
+        assert!(
+            e.contains("no request generator for 'social-network/nope'")
+                && e.contains("social-network/compose-post"),
+            "{e}"
+        );
+        let e = err(bodies(None, Some("compose-post"), 1));
+        assert!(e.contains("expected <app>/<workflow>"), "{e}");
+        let missing = PathBuf::from("/nonexistent/body.json");
+        let e = err(bodies(Some(&missing), None, 1));
+        assert!(e.contains("reading /nonexistent/body.json"), "{e}");
+        assert!(bodies(None, Some("social-network/compose-post"), 1).is_ok());
+    }
+}
