@@ -190,18 +190,7 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         step("profile", t);
 
         let t = Instant::now();
-        let call_graph =
-            quilt_solver::CallGraph::from_json_str(&graph.to_json(), "profiled call graph")?;
-        let limits = call_graph.limits(None, None, None)?;
-        let plan = quilt_solver::solve(
-            &call_graph,
-            &limits,
-            &quilt_solver::SolveOptions {
-                algorithm: quilt_solver::Algorithm::Auto,
-                time_limit: Duration::from_secs(10),
-                seed: 1,
-            },
-        )?;
+        let plan = profile::plan(&graph)?;
         plan.write(&out.join("plan.json"))?;
         plan.write_func_trees(&out.join("trees"))?;
         step("plan", t);

@@ -225,6 +225,23 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The solver's plan for a profiled graph within its own limits (the solver picks the algorithm,
+/// 10 s at most), as `quilt optimize` makes it.
+pub fn plan(graph: &ProfileGraph) -> Result<quilt_solver::Plan> {
+    let call_graph =
+        quilt_solver::CallGraph::from_json_str(&graph.to_json(), "profiled call graph")?;
+    let limits = call_graph.limits(None, None, None)?;
+    Ok(quilt_solver::solve(
+        &call_graph,
+        &limits,
+        &quilt_solver::SolveOptions {
+            algorithm: quilt_solver::Algorithm::Auto,
+            time_limit: std::time::Duration::from_secs(10),
+            seed: 1,
+        },
+    )?)
+}
+
 /// Runs `quilt profile`.
 pub fn run(args: ProfileArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;

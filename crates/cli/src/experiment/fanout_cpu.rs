@@ -257,18 +257,7 @@ async fn solver_plan(
         limits: (Some(4096.0), Some(cpu)),
     })
     .await?;
-    let call_graph =
-        quilt_solver::CallGraph::from_json_str(&graph.to_json(), "profiled call graph")?;
-    let limits = call_graph.limits(None, None, None)?;
-    let plan = quilt_solver::solve(
-        &call_graph,
-        &limits,
-        &quilt_solver::SolveOptions {
-            algorithm: quilt_solver::Algorithm::Auto,
-            time_limit: Duration::from_secs(10),
-            seed: 1,
-        },
-    )?;
+    let plan = crate::profile::plan(&graph)?;
     let cpu_of: serde_json::Map<String, serde_json::Value> = graph
         .nodes
         .iter()
