@@ -154,9 +154,9 @@ impl GeneratedCrate {
             let ident = quilt_manifest::ident_of(name);
             let _ = write!(
                 s,
-                "\n/// Local call of `{name}` from a merged member (traced).\n///\n/// # Safety\n/// Called through the Quilt C ABI only.\n\
+                "\n/// Local call of `{name}` from a merged member (traced, normalized as the remote path).\n///\n/// # Safety\n/// Called through the Quilt C ABI only.\n\
                  #[no_mangle]\npub unsafe extern \"C\" fn quilt_local_{ident}(input: *const u8, len: usize, out: *mut QuiltBuf) -> i32 {{\n    \
-                 quilt_runtime::trace::local_call({name:?}, || quilt_fn_{ident}(input, len, out))\n}}\n"
+                 quilt_runtime::abi::local_call({name:?}, quilt_fn_{ident}, input, len, out)\n}}\n"
             );
         }
         let _ = write!(

@@ -14,6 +14,7 @@
 
 pub mod deployment;
 pub mod rewrite;
+pub mod structors;
 pub mod tree;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -82,6 +83,8 @@ pub struct GroupReport {
     pub originals_bytes: u64,
     /// Every invocation site found, and what became of it.
     pub sites: Vec<rewrite::Site>,
+    /// Global constructors and destructors of the members, moved into `.init_array`/`.fini_array`.
+    pub structors: structors::Lowered,
     /// The optimized module as text, when kept.
     pub ir: Option<PathBuf>,
     /// Whether C and C++ members were compiled with hardening.
@@ -169,8 +172,9 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
             .map_err(|e| anyhow!("linking {}: {e}", bc.display()))?;
     }
     // SAFETY: the module is valid and owned by `ctx` for this whole block.
-    let sites = unsafe {
+    let (sites, structors) = unsafe {
         llvm_sys::debuginfo::LLVMStripModuleDebugInfo(module.as_mut_ptr());
+        let structors = structors::lower(module.as_mut_ptr());
         for m in &tree.members {
             if !rewrite::defines(module.as_mut_ptr(), &rewrite::entry_symbol(m)) {
                 bail!(
@@ -180,7 +184,8 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
                 );
             }
         }
-        rewrite::rewrite(module.as_mut_ptr(), &tree.members).map_err(|e| anyhow!(e))?
+        let sites = rewrite::rewrite(module.as_mut_ptr(), &tree.members).map_err(|e| anyhow!(e))?;
+        (sites, structors)
     };
     module
         .verify()
@@ -232,6 +237,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
         merged_bytes,
         originals_bytes,
         sites,
+        structors,
         ir,
         hardened: opts.harden,
     })

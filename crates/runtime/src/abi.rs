@@ -5,7 +5,7 @@
 //! optimisation neither inlines them nor changes their signatures: their call sites must stay
 //! recognisable for the merging compiler.
 
-use crate::{client, pool, trace, Entry, Mode};
+use crate::{client, pool, server, stack, trace, Entry, Mode};
 use quilt_sdk::abi::{self as sdk, QuiltBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -22,6 +22,7 @@ static LOCAL: OnceLock<Local> = OnceLock::new();
 /// Installs the local entry table (merged binaries only; a single binary keeps every call remote).
 pub(crate) fn install(entries: &'static [Entry], mode: Mode) {
     if let Mode::Merged { fanout_threshold } = mode {
+        stack::size_for(entries.len());
         let _ = LOCAL.set(Local {
             entries,
             in_flight: entries.iter().map(|_| AtomicUsize::new(0)).collect(),
@@ -66,7 +67,7 @@ pub unsafe extern "C" fn quilt_invoke(
     let name = bytes(name, name_len);
     if let Some(i) = local_index(name) {
         let entry = LOCAL.get().unwrap().entries[i];
-        return trace::local_call(entry.name, || (entry.func)(input, input_len, out));
+        return local_call(entry.name, entry.func, input, input_len, out);
     }
     match name_str(name) {
         Ok(name) => {
@@ -79,6 +80,66 @@ pub unsafe extern "C" fn quilt_invoke(
             sdk::ERR_UNKNOWN
         }
     }
+}
+
+/// A synchronous call of member `func` (named `name`) in this process, the target of the merging
+/// compiler's rewritten sync sites: the caller sees exactly what the remote path would give it.
+/// The callee gets a full function stack ([`stack`]), its span is recorded, and its status and
+/// message are normalized as a round trip through the gateway would ([`normalize`]).
+///
+/// # Safety
+/// As [`quilt_invoke`]; `func` must follow the entry ABI.
+#[inline(always)]
+pub unsafe fn local_call(
+    name: &'static str,
+    func: sdk::EntryFn,
+    input: *const u8,
+    input_len: usize,
+    out: *mut QuiltBuf,
+) -> i32 {
+    let status = if stack::has_room() {
+        trace::local_call(name, || func(input, input_len, out))
+    } else {
+        let call = Call(input, out);
+        stack::on_fresh_thread(move || {
+            let call = call;
+            trace::local_call(name, || func(call.0, input_len, call.1))
+        })
+    };
+    normalize(status, out)
+}
+
+/// The pointers of a local call moved to a fresh thread that the caller waits for.
+struct Call(*const u8, *mut QuiltBuf);
+// SAFETY: the caller blocks until the thread using the pointers has finished.
+unsafe impl Send for Call {}
+
+/// Normalizes what a local callee returned to what its caller would get through the gateway: the
+/// status as the HTTP round trip maps it (any status outside the ABI's becomes a handler error),
+/// the error message as UTF-8 text (invalid bytes replaced), a reply always in allocated memory.
+///
+/// # Safety
+/// `out` must point to a buffer the callee filled (or left empty).
+#[inline(always)]
+pub unsafe fn normalize(status: i32, out: *mut QuiltBuf) -> i32 {
+    if status == sdk::OK && !(*out).ptr.is_null() {
+        return sdk::OK;
+    }
+    normalize_slow(status, out)
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn normalize_slow(status: i32, out: *mut QuiltBuf) -> i32 {
+    let status = client::status_of(server::http_status(status));
+    let text = if status == sdk::OK {
+        String::new()
+    } else {
+        String::from_utf8_lossy((*out).as_slice()).into_owned()
+    };
+    (*out).release();
+    out.write(QuiltBuf::copy_from(text.as_bytes()));
+    status
 }
 
 /// Asynchronous invocation: a local entry of a merged binary, else the gateway.
@@ -169,6 +230,8 @@ fn spawn_local(index: usize, input: &[u8]) -> u64 {
         // SAFETY: the entry follows the ABI; `input` lives until it returns.
         let run = || unsafe { (entry.func)(input.as_ptr(), input.len(), &mut out) };
         let status = trace::execute(entry.name, trace::Kind::Async, true, run);
+        // SAFETY: `out` is the buffer the entry filled.
+        let status = unsafe { normalize(status, &mut out) };
         trace::set(None);
         if local.threshold != 0 {
             local.in_flight[index].fetch_sub(1, Ordering::AcqRel);

@@ -183,18 +183,25 @@ fn finish(c: &Client, reply: Reply) -> (i32, QuiltBuf) {
     if reply.keep_alive {
         c.idle.lock().unwrap().push(reply.stream);
     }
-    let status = match reply.code {
-        200..=299 => return (sdk::OK, QuiltBuf::copy_from(&reply.body)),
+    match status_of(reply.code) {
+        sdk::OK => (sdk::OK, QuiltBuf::copy_from(&reply.body)),
+        status => (
+            status,
+            QuiltBuf::copy_from(error_message(&reply.body).as_bytes()),
+        ),
+    }
+}
+
+/// The ABI status an HTTP status code from the gateway stands for.
+pub fn status_of(code: u16) -> i32 {
+    match code {
+        200..=299 => sdk::OK,
         400 | 413 => sdk::ERR_BAD_PAYLOAD,
         404 => sdk::ERR_UNKNOWN,
         504 => sdk::ERR_TIMEOUT,
         502 | 503 => sdk::ERR_UNAVAILABLE,
         _ => sdk::ERR_HANDLER,
-    };
-    (
-        status,
-        QuiltBuf::copy_from(error_message(&reply.body).as_bytes()),
-    )
+    }
 }
 
 /// The `error` field of a JSON error body, or the body as text.

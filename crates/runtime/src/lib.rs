@@ -16,6 +16,7 @@ pub mod abi;
 pub mod client;
 pub mod pool;
 pub mod server;
+pub mod stack;
 pub mod trace;
 
 pub use quilt_sdk::abi::{EntryFn, QuiltBuf};

@@ -49,6 +49,7 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) {
         let receiver = Arc::clone(&p.receiver);
         std::thread::Builder::new()
             .name("quilt-worker".into())
+            .stack_size(crate::stack::thread_stack())
             .spawn(move || {
                 job();
                 worker_loop(&receiver)

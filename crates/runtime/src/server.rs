@@ -45,6 +45,7 @@ pub fn serve(entries: &'static [Entry], mode: Mode) -> ! {
         let Ok(stream) = stream else { continue };
         let _ = std::thread::Builder::new()
             .name("quilt-conn".into())
+            .stack_size(crate::stack::thread_stack())
             .spawn(move || serve_connection(stream, entries));
     }
     unreachable!("TcpListener::incoming never ends")

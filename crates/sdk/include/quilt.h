@@ -74,12 +74,14 @@ static inline int32_t quilt_fail(quilt_buf *out, int32_t status, const char *mes
   return status;
 }
 
-/* Invocation with a literal name: the name's length is a compile-time constant, which lets the merging
- * compiler turn the call into a direct call. */
-#define QUILT_INVOKE(name_literal, in, in_len, out) \
-  quilt_invoke((name_literal), sizeof(name_literal) - 1, (const uint8_t *)(in), (in_len), (out))
-#define QUILT_INVOKE_ASYNC(name_literal, in, in_len) \
-  quilt_invoke_async((name_literal), sizeof(name_literal) - 1, (const uint8_t *)(in), (in_len))
+/* Invocation by a NUL-terminated name: a literal or a `const char *`. The length is taken with
+ * __builtin_strlen, which the compiler folds to a constant for a literal (or a pointer to constant
+ * text), so the merging compiler still sees a constant name and turns the call into a direct call;
+ * a name computed at run time is measured at run time and resolved then. */
+#define QUILT_INVOKE(name, in, in_len, out)                                                     \
+  quilt_invoke((name), __builtin_strlen(name), (const uint8_t *)(in), (in_len), (out))
+#define QUILT_INVOKE_ASYNC(name, in, in_len) \
+  quilt_invoke_async((name), __builtin_strlen(name), (const uint8_t *)(in), (in_len))
 
 /* Defines the entry of function <ident> (its name with '-' replaced by '_') from a handler
  * `int32_t handler(const uint8_t *in, size_t in_len, quilt_buf *out)`. */

@@ -13,6 +13,12 @@
 //!
 //! Everything lowers to the C ABI in [`abi`]; `invoke*` are `#[inline(always)]` so that a literal
 //! callee name is a constant at the call site, which is what the merging compiler rewrites.
+//!
+//! State under merging: a function's statics belong to the instance that runs it. When a function
+//! is merged into `<root>-merged`, the copy inside that instance has statics of its own, not shared
+//! with the function's own deployment (nor with other merged instances). Thread-locals follow the
+//! thread: a synchronous call to a merged member runs on its caller's thread, an asynchronous one on
+//! a worker thread. Every execution gets at least 8 MiB of stack, merged or not.
 
 pub mod abi;
 
@@ -40,9 +46,14 @@ pub enum Error {
         /// Details from the platform.
         message: String,
     },
-    /// No function of that name exists.
-    #[error("unknown function '{0}'")]
-    UnknownFunction(String),
+    /// No function of that name exists (or the callee reported something unknown).
+    #[error("unknown function '{function}': {message}")]
+    UnknownFunction {
+        /// The callee.
+        function: String,
+        /// The platform's or the callee's message.
+        message: String,
+    },
     /// A request or reply could not be encoded or decoded.
     #[error("bad payload: {0}")]
     BadPayload(String),
@@ -81,7 +92,7 @@ impl Error {
         let message = String::from_utf8_lossy(message).into_owned();
         match status {
             abi::ERR_BAD_PAYLOAD => Error::BadPayload(message),
-            abi::ERR_UNKNOWN => Error::UnknownFunction(function),
+            abi::ERR_UNKNOWN => Error::UnknownFunction { function, message },
             abi::ERR_TIMEOUT => Error::Timeout { function, message },
             abi::ERR_UNAVAILABLE => Error::Unavailable { function, message },
             _ => Error::Remote { function, message },

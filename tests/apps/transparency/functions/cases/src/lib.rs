@@ -1,0 +1,28 @@
+//! `cases`: `{"case": c, "input": s}` → invokes case c's member with the bytes of s and answers
+//! `{"ok": true, "reply": <reply as text>}` or `{"ok": false, "error": <the SDK error as text>}`,
+//! which shows the error's kind and message.
+
+use quilt_sdk::Error;
+
+fn cases(req: &[u8]) -> Result<Vec<u8>, Error> {
+    let req: serde_json::Value =
+        serde_json::from_slice(req).map_err(|e| Error::BadPayload(e.to_string()))?;
+    let input = req["input"].as_str().unwrap_or("").as_bytes();
+    // Constant names, so that the merging compiler rewrites every one of these calls.
+    let result = match req["case"].as_str().unwrap_or("") {
+        "ctor-c" => quilt_sdk::invoke_bytes("ctor-c", input),
+        "ctor-cpp" => quilt_sdk::invoke_bytes("ctor-cpp", input),
+        "deep" => quilt_sdk::invoke_bytes("deep-a", input),
+        "status" => quilt_sdk::invoke_bytes("status-c", input),
+        "status-caller" => quilt_sdk::invoke_bytes("status-caller", input),
+        "counter" => quilt_sdk::invoke_bytes("counter", input),
+        other => return Err(Error::msg(format!("no case '{other}'"))),
+    };
+    let answer = match result {
+        Ok(reply) => serde_json::json!({"ok": true, "reply": String::from_utf8_lossy(&reply)}),
+        Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
+    };
+    Ok(answer.to_string().into_bytes())
+}
+
+quilt_sdk::handler_bytes!(cases);
