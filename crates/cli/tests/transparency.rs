@@ -96,6 +96,10 @@ async fn deep_stacks_hold_merged_and_real_overflows_fail_alike() {
         assert!(text.contains("signal 6"), "{what}: {text}");
     }
     assert_eq!(case(&p, "deep", "x").await, deep);
+    // Recursion through the group: 120 levels of 1 MiB outgrow the merged instance's threads (8 MiB
+    // per member), so the deepest levels run on fresh stacks.
+    let recursion = case(&p, "recurse", "120").await;
+    assert_eq!(recursion, json!({"ok": true, "reply": "120"}));
     p.shutdown().await;
 }
 

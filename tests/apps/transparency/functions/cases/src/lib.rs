@@ -16,6 +16,7 @@ fn cases(req: &[u8]) -> Result<Vec<u8>, Error> {
         "status" => quilt_sdk::invoke_bytes("status-c", input),
         "status-caller" => quilt_sdk::invoke_bytes("status-caller", input),
         "counter" => quilt_sdk::invoke_bytes("counter", input),
+        "recurse" => quilt_sdk::invoke_bytes("recurse", input),
         other => return Err(Error::msg(format!("no case '{other}'"))),
     };
     let answer = match result {
