@@ -97,16 +97,32 @@ pub unsafe fn local_call(
     input_len: usize,
     out: *mut QuiltBuf,
 ) -> i32 {
-    let status = if stack::has_room() {
-        trace::local_call(name, || func(input, input_len, out))
+    let status = if stack::has_room() && !trace::active() {
+        func(input, input_len, out)
     } else {
-        let call = Call(input, out);
-        stack::on_fresh_thread(move || {
-            let call = call;
-            trace::local_call(name, || func(call.0, input_len, call.1))
-        })
+        traced_or_deep_call(name, func, input, input_len, out)
     };
     normalize(status, out)
+}
+
+/// The rest of [`local_call`], out of line: the span of a traced call, the fresh stack of a deep
+/// one.
+#[inline(never)]
+unsafe fn traced_or_deep_call(
+    name: &'static str,
+    func: sdk::EntryFn,
+    input: *const u8,
+    input_len: usize,
+    out: *mut QuiltBuf,
+) -> i32 {
+    if stack::has_room() {
+        return trace::local_call(name, || func(input, input_len, out));
+    }
+    let call = Call(input, out);
+    stack::on_fresh_thread(move || {
+        let call = call;
+        trace::local_call(name, || func(call.0, input_len, call.1))
+    })
 }
 
 /// The pointers of a local call moved to a fresh thread that the caller waits for.

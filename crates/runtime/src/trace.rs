@@ -77,6 +77,12 @@ fn instance() -> &'static str {
     })
 }
 
+/// Whether the current thread runs a traced execution (spans are being recorded).
+#[inline(always)]
+pub(crate) fn active() -> bool {
+    CURRENT.with(|c| c.borrow().is_some())
+}
+
 /// The current context.
 pub(crate) fn current() -> Option<Context> {
     CURRENT.with(|c| c.borrow().clone())
