@@ -1,4 +1,4 @@
-//! The hotel reservation (apps/hotel-reservation, ../shared/BENCHMARKS.md §4, §5) end to end: real
+//! The hotel reservation (apps/hotel-reservation, docs/BENCHMARKS.md §4, §5) end to end: real
 //! Redis and memcached started by `quilt up`'s services, the fake-database mode, the cinema fan-out
 //! family, and merged search-handler / nearby-cinema-top answering like the unmerged workflows.
 

@@ -1,4 +1,4 @@
-//! The media review (apps/media-review, ../shared/BENCHMARKS.md §3, §5) end to end: real Redis and
+//! The media review (apps/media-review, docs/BENCHMARKS.md §3, §5) end to end: real Redis and
 //! memcached started by `quilt up`'s services, the fake-database mode, the sync and the async
 //! variant, and a merged page-service answering like the unmerged workflow.
 

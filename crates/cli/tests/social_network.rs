@@ -1,4 +1,4 @@
-//! The social network (apps/social-network, ../shared/BENCHMARKS.md §2, §5) end to end: real Redis
+//! The social network (apps/social-network, docs/BENCHMARKS.md §2, §5) end to end: real Redis
 //! and memcached started by `quilt up`'s services, the fake-database mode, the sync and the async
 //! variant, and merged compose-post / read-home-timeline answering like the unmerged workflows.
 
@@ -769,9 +769,9 @@ async fn member_requests(sn: &Sn) -> Vec<u64> {
     out
 }
 
-/// `quilt populate` (BENCHMARKS.md §6.2 plan, 8 requests at a time) on the async variant: every
-/// request succeeds, the follow graph is symmetric, memcached holds the lists Redis holds, and every
-/// home timeline reads back.
+/// `quilt populate` (docs/BENCHMARKS.md §6.2 plan, 8 requests at a time) on the async variant:
+/// every request succeeds, the follow graph is symmetric, memcached holds the lists Redis holds,
+/// and every home timeline reads back.
 #[tokio::test(flavor = "multi_thread")]
 async fn population_builds_a_consistent_graph() {
     let sn = Sn::start("async", false).await;

@@ -1,4 +1,4 @@
-//! The hotel reservation's request generators and population plan (BENCHMARKS.md §6.4).
+//! The hotel reservation's request generators and population plan (docs/BENCHMARKS.md §6.4).
 //!
 //! Bodies follow the reference's wrk2 scripts field for field and range for range, as valid JSON
 //! with their fields in the scripts' order. Not generated: `nearby-cinema-parallel` and
@@ -223,7 +223,7 @@ fn reservation(rng: &mut StdRng) -> Vec<u8> {
     ])
 }
 
-/// The generator of a hotel-reservation route (BENCHMARKS.md §6.4), or None.
+/// The generator of a hotel-reservation route (docs/BENCHMARKS.md §6.4), or None.
 pub fn generator(route: &str) -> Option<Generator> {
     Some(match route {
         "search-handler" | "search-handler-merged" => Box::new(search),

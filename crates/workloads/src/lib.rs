@@ -1,5 +1,5 @@
 //! Request generators and population steps of the benchmark apps, with the reference's field
-//! ranges (../shared/BENCHMARKS.md §6). The load generator (`quilt bench --generator app/workflow`),
+//! ranges (docs/BENCHMARKS.md §6). The load generator (`quilt bench --generator app/workflow`),
 //! the profiler and `quilt populate` draw their requests from here.
 
 use rand::rngs::StdRng;

@@ -1,4 +1,4 @@
-//! The media review's request generators and population plan (BENCHMARKS.md §6.3).
+//! The media review's request generators and population plan (docs/BENCHMARKS.md §6.3).
 //!
 //! Bodies follow the reference's wrk2 scripts field for field and range for range, as valid JSON
 //! with their fields in the scripts' order, without their bugs:
@@ -177,7 +177,7 @@ fn compose_review_user_id(rng: &mut StdRng, req_id: i64) -> Vec<u8> {
     ])
 }
 
-/// The generator of a media-review route (BENCHMARKS.md §6.3), or None.
+/// The generator of a media-review route (docs/BENCHMARKS.md §6.3), or None.
 pub fn generator(route: &str) -> Option<Generator> {
     Some(match route {
         "register-movie-id" => cycling(IDS, register_movie_id),

@@ -1,4 +1,4 @@
-//! The social network's request generators and population plan (BENCHMARKS.md §6.2).
+//! The social network's request generators and population plan (docs/BENCHMARKS.md §6.2).
 //!
 //! Bodies follow the reference's wrk2 scripts field for field, without their bugs (§7.19): every
 //! body is valid JSON, and the counts are the ones the scripts meant (1..=6 mentions, 1..=6 URLs,
@@ -142,7 +142,7 @@ fn compose_post(users: u64) -> Generator {
     })
 }
 
-/// The generator of a social-network route (BENCHMARKS.md §6.2), or None.
+/// The generator of a social-network route (docs/BENCHMARKS.md §6.2), or None.
 pub fn generator(route: &str) -> Option<Generator> {
     let users = USERS as u64;
     Some(match route {

@@ -1,4 +1,4 @@
-//! Shared code of the hotel-reservation functions (../shared/BENCHMARKS.md §4): the record
+//! Shared code of the hotel-reservation functions (docs/BENCHMARKS.md §4): the record
 //! shapes, dates and the nights of a stay, the two KNN searches and the cinema fan-out leaves.
 //!
 //! Storage-free on purpose: the cinema fan-out family depends on this crate only, so that its

@@ -1,4 +1,4 @@
-//! Shared code of the media-review functions (../shared/BENCHMARKS.md §3): record shapes, the
+//! Shared code of the media-review functions (docs/BENCHMARKS.md §3): record shapes, the
 //! counter protocol of the compose-review components, random records of the fake database, user
 //! registration.
 

@@ -1,5 +1,5 @@
 // media-service: zips {"media_id":[i64],"media_type":[str]} into [{"media_type":str,"media_id":i64}]
-// (BENCHMARKS.md §2.2). Lists of different lengths fail with the reference's message.
+// (docs/BENCHMARKS.md §2.2). Lists of different lengths fail with the reference's message.
 #include <quilt.h>
 
 #include <cerrno>

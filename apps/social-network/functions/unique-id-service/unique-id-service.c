@@ -1,5 +1,5 @@
 /* unique-id-service: a unique post id, a random non-negative 63-bit integer, answered as a JSON
- * number (BENCHMARKS.md §1.8, §2.2). The request ({"msg": ""}) is not even parsed. */
+ * number (docs/BENCHMARKS.md §1.8, §2.2). The request ({"msg": ""}) is not even parsed. */
 #include <quilt.h>
 #include <errno.h>
 #include <fcntl.h>

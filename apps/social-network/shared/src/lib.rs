@@ -1,5 +1,5 @@
 //! Record shapes, requests and helpers shared by the social network's functions
-//! (../shared/BENCHMARKS.md §2). Field order is the reference's emission order.
+//! (docs/BENCHMARKS.md §2). Field order is the reference's emission order.
 //!
 //! Invocations stay in the function crates, each with a literal callee name, so that the merging
 //! compiler sees constant names at every call site.
@@ -251,7 +251,7 @@ fn fake_user(rng: &mut impl Rng) -> (i64, String) {
     (id, format!("username_{id}"))
 }
 
-/// The fake-database stand-in for a stored post (BENCHMARKS.md §2.2, read-posts).
+/// The fake-database stand-in for a stored post (docs/BENCHMARKS.md §2.2, read-posts).
 pub fn random_post(post_id: i64) -> Post {
     let mut rng = rand::rng();
     let alnum = quilt_apps_common::alnum;

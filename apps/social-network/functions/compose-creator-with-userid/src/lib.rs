@@ -1,4 +1,5 @@
-//! `compose-creator-with-userid`: the post's `Creator`, echoing the input (BENCHMARKS.md §2.2).
+//! `compose-creator-with-userid`: the post's `Creator`, echoing the input
+//! (docs/BENCHMARKS.md §2.2).
 
 use quilt_sdk::Error;
 use social_network_shared::Creator;

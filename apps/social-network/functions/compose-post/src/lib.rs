@@ -1,5 +1,5 @@
 //! `compose-post`: composes a post from its parts and writes it to storage and timelines
-//! (BENCHMARKS.md §2.2, §5.1).
+//! (docs/BENCHMARKS.md §2.2, §5.1).
 //!
 //! Sync: unique-id-service → compose-creator-with-userid → text-service → media-service →
 //! store-post → write-user-timeline → write-home-timeline. Async: the first four as one fork

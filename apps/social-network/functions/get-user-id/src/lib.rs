@@ -1,4 +1,4 @@
-//! `get-user-id`: the id of a username (BENCHMARKS.md §2.2).
+//! `get-user-id`: the id of a username (docs/BENCHMARKS.md §2.2).
 //!
 //! Real: memcached `<u>:user_id`, else `HGET user:<u> user_id` (missing: `User: <u> doesn't exist
 //! in redis`) and the id is cached in memcached. Fake database: the integer after the first 9

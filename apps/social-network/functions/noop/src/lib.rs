@@ -1,4 +1,5 @@
-//! `noop`: accepts anything and answers `""` (BENCHMARKS.md §2.2), the platform-overhead probe.
+//! `noop`: accepts anything and answers `""` (docs/BENCHMARKS.md §2.2), the platform-overhead
+//! probe.
 
 use quilt_sdk::Error;
 

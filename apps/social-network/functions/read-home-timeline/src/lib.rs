@@ -1,5 +1,5 @@
 //! `read-home-timeline`: the posts of a user's home timeline from `start` to `stop` (inclusive),
-//! newest first (BENCHMARKS.md §2.2, §5.2).
+//! newest first (docs/BENCHMARKS.md §2.2, §5.2).
 //!
 //! Real: `ZREVRANGE home-timeline:<uid> start stop`, then read-posts (in the async variant as a fork
 //! group of one). Fake database: 0..=4 random post ids and a 4 ms sleep, then read-posts.

@@ -1,4 +1,4 @@
-//! `read-posts`: the posts of the given ids, in the given order (BENCHMARKS.md §2.2).
+//! `read-posts`: the posts of the given ids, in the given order (docs/BENCHMARKS.md §2.2).
 //!
 //! Real: one memcached multi-get of `<pid>:post` (JSON `Post`); every miss from `HMGET post:<pid>`
 //! of the 8 fields (the reference re-read the hits too and answered them twice, §7.13). A missing

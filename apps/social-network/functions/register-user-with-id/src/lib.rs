@@ -1,5 +1,5 @@
-//! `register-user-with-id`: registers a user under a given id (BENCHMARKS.md §2.3); real storage
-//! in every mode.
+//! `register-user-with-id`: registers a user under a given id (docs/BENCHMARKS.md §2.3); real
+//! storage in every mode.
 //!
 //! `HSETNX user:<username> user_id <id>` claims the name atomically (an existing user fails with
 //! `User <username> already existed`), then `HSET user:<username>` stores the names and the salted

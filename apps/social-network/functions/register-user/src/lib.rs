@@ -1,5 +1,5 @@
-//! `register-user`: registers a user under a new random id (BENCHMARKS.md §2.3); real storage in
-//! every mode.
+//! `register-user`: registers a user under a new random id (docs/BENCHMARKS.md §2.3); real
+//! storage in every mode.
 //!
 //! As register-user-with-id, with `user_id` a non-negative random id (the reference kept negative
 //! ones, §7.17). Answers social-graph-insert-user's answer in the sync variant, `""` in the async

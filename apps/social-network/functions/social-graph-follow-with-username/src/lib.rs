@@ -1,5 +1,5 @@
-//! `social-graph-follow-with-username`: `user_name` follows `followee_name` (BENCHMARKS.md §2.2,
-//! §5.4).
+//! `social-graph-follow-with-username`: `user_name` follows `followee_name`
+//! (docs/BENCHMARKS.md §2.2, §5.4).
 //!
 //! Sync: get-user-id (user), get-user-id (followee), social-graph-follow. Async: the two lookups
 //! as one fork group, then social-graph-follow as a group of one. The fake-database sync variant of

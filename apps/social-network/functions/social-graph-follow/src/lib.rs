@@ -1,4 +1,4 @@
-//! `social-graph-follow`: `user_id` follows `followee_id` (BENCHMARKS.md §2.2).
+//! `social-graph-follow`: `user_id` follows `followee_id` (docs/BENCHMARKS.md §2.2).
 //!
 //! Real: appends `{followee_id, timestamp}` to the `followees` field of `social-graph:<uid>` and
 //! `{follower_id, timestamp}` to the `followers` field of `social-graph:<fid>` unless already

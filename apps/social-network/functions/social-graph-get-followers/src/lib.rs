@@ -1,4 +1,4 @@
-//! `social-graph-get-followers`: the follower ids of a user (BENCHMARKS.md §2.2).
+//! `social-graph-get-followers`: the follower ids of a user (docs/BENCHMARKS.md §2.2).
 //!
 //! Real: memcached `<uid>:followers` (JSON `[Follower]`), else `HGET social-graph:<uid> followers`,
 //! else `[]`. Fake database: 1..=20 distinct random ids in 1..=100 (the reference's draw) and a

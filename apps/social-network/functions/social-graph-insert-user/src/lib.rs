@@ -1,5 +1,5 @@
 //! `social-graph-insert-user`: `HSET social-graph:<uid>` `user_id`, `followers` = `[]`,
-//! `followees` = `[]` (BENCHMARKS.md §2.3); real storage in every mode. Answers
+//! `followees` = `[]` (docs/BENCHMARKS.md §2.3); real storage in every mode. Answers
 //! `"from social-graph-insert-user"` in the sync variant, `""` in the async one, as the reference.
 
 use quilt_apps_common::{is_async, store};

@@ -1,5 +1,5 @@
 //! `store-post`: `HSET post:<post_id>` with the post's 8 fields, nested records and the post type
-//! as JSON text (BENCHMARKS.md §2.2). Fake database: a 7 ms sleep. Answers `""`.
+//! as JSON text (docs/BENCHMARKS.md §2.2). Fake database: a 7 ms sleep. Answers `""`.
 
 use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;

@@ -1,6 +1,6 @@
 //! `text-service`: finds the mentions and URLs of a post's text, resolves the mentions
 //! (user-mention-service), shortens the URLs (url-shorten-service) and rewrites the text with the
-//! short URLs (BENCHMARKS.md §2.2, §5.3). Async: the two calls form one fork group.
+//! short URLs (docs/BENCHMARKS.md §2.2, §5.3). Async: the two calls form one fork group.
 
 use quilt_apps_common::is_async;
 use quilt_sdk::{invoke, invoke_async, Error};

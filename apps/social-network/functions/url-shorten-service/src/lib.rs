@@ -1,4 +1,4 @@
-//! `url-shorten-service`: a short URL for every URL, in input order (BENCHMARKS.md §2.2).
+//! `url-shorten-service`: a short URL for every URL, in input order (docs/BENCHMARKS.md §2.2).
 //!
 //! Real: `HSET url-shorten <short> <url>`, one field per short URL (the reference overwrote two
 //! fields of one global hash every time, §7.16). Fake database: a 4 ms sleep per URL.

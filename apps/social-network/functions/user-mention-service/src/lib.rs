@@ -1,4 +1,4 @@
-//! `user-mention-service`: resolves mentioned usernames to users (BENCHMARKS.md §2.2).
+//! `user-mention-service`: resolves mentioned usernames to users (docs/BENCHMARKS.md §2.2).
 //!
 //! Real: one memcached multi-get of `<u>:user_id`; the misses from `HMGET user:<u> username
 //! user_id`; unknown users are skipped. One entry per distinct username, in first-mention order.

@@ -1,5 +1,5 @@
 //! `write-home-timeline`: adds a post to the home timeline of every follower of its author and
-//! every mentioned user (BENCHMARKS.md §2.2).
+//! every mentioned user (docs/BENCHMARKS.md §2.2).
 //!
 //! Calls social-graph-get-followers (in the async variant as a fork group of one). Real:
 //! `ZADD home-timeline:<target> <timestamp> <post_id>` per target of the union (the reference

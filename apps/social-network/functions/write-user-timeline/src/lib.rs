@@ -1,5 +1,5 @@
 //! `write-user-timeline`: `ZADD user-timeline:<user_id> <timestamp> <post_id>`
-//! (BENCHMARKS.md §2.2). Fake database: a 2 ms sleep. Answers `""`.
+//! (docs/BENCHMARKS.md §2.2). Fake database: a 2 ms sleep. Answers `""`.
 
 use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
