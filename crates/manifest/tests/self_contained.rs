@@ -1,8 +1,8 @@
 //! The repository stands on its own: no tracked file refers to a path outside it.
 //!
 //! Every file `git ls-files` lists is read (binary files are skipped) and each line is checked:
-//! - no line names the notes folder that sat beside the repository while it was written (the
-//!   patterns are in [`FORBIDDEN`]);
+//! - no line names a folder of notes kept beside the repository instead of in it (the patterns
+//!   are in [`FORBIDDEN`]);
 //! - relative paths that the build or a reader follows stay inside the repository root, resolved
 //!   against the folder of the file that holds them: markdown link targets (which must also
 //!   exist), `path = "..."` in `Cargo.toml` files, `#[path = "..."]`, `include_str!` and
