@@ -106,14 +106,16 @@ fn parent_paths(text: &str) -> Vec<&str> {
     found
 }
 
-/// The first double-quoted string after `key` in `line`, if `key` occurs.
+/// The first double-quoted string after `key` in `line`, if `key` occurs and the string is a path.
 fn quoted_after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let at = line.find(key)?;
     let after = &line[at + key.len()..];
     let open = after.find('"')?;
     let value = &after[open + 1..];
     let close = value.find('"')?;
-    Some(&value[..close])
+    let value = &value[..close];
+    // Only a literal path counts: `include_str!(concat!(..))` and the like are not followed.
+    (!value.is_empty() && value.chars().all(is_path_char)).then_some(value)
 }
 
 /// The value of a `path = "..."` entry in a Cargo.toml line (also inside an inline table).
@@ -291,6 +293,10 @@ fn the_checks_catch_what_they_should() {
     let rust = "//! After ../../../../outside.md.\nconst T: &str = \"../../../../fine-in-code\";\n";
     let bad = check_file(root, "crates/a/src/lib.rs", rust);
     assert_eq!(bad.len(), 1, "{bad:?}");
+    let include = "const A: &str = include_str!(\"../../../../a.txt\");\n";
+    let bad = check_file(root, "crates/a/src/lib.rs", include);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].contains("leads outside"), "{bad:?}");
     assert_eq!(resolve("a/b", "../../c"), Some("c".into()));
     assert_eq!(resolve("a/b", "../../../c"), None);
 }
