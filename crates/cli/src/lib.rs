@@ -10,3 +10,4 @@ pub mod plot;
 pub mod populate;
 pub mod profile;
 pub mod up;
+pub mod verify;

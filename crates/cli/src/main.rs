@@ -1,6 +1,6 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{bench, deploy, http, merge, optimize, populate, profile, up};
+use quilt_cli::{bench, deploy, http, merge, optimize, populate, profile, up, verify};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -39,6 +39,8 @@ enum Command {
         #[arg(long)]
         members: String,
     },
+    /// Replay requests against a function and its merged group and report every difference.
+    Verify(verify::VerifyArgs),
     /// Choose which functions to merge under per-instance memory and CPU limits.
     Plan(quilt_solver::cli::PlanCommand),
     /// Run an experiment and write its results under results/<name>/.
@@ -122,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deploy(args) => deploy::run(args),
         Command::Container { app, members } => up::run_container(&app, &members),
         Command::Merge(args) => merge::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Profile(args) => profile::run(args),
         Command::Optimize(args) => optimize::run(args),

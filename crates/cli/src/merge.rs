@@ -63,6 +63,14 @@ pub struct MergeArgs {
     /// Skip building the members' own binaries first (used for size comparison).
     #[arg(long)]
     pub no_build: bool,
+    /// Then start the app and verify each group's root against its unmerged deployment (see
+    /// `quilt verify`); fails when any answer differs.
+    #[arg(long, conflicts_with_all = ["container", "monolith", "serve_root"])]
+    pub verify: bool,
+    #[command(flatten)]
+    pub requests: crate::verify::RequestArgs,
+    #[command(flatten)]
+    pub start: crate::up::StartArgs,
 }
 
 /// Runs `quilt merge`.
@@ -116,7 +124,26 @@ pub fn run(args: MergeArgs) -> Result<()> {
     if let ReportFormat::Json = args.report {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
-    Ok(())
+    if !args.verify {
+        return Ok(());
+    }
+    let pairs: Vec<(String, String)> = reports
+        .iter()
+        .map(|r| (r.root.clone(), r.name.clone()))
+        .collect();
+    let reach = crate::up::ReachArgs {
+        gateway: None,
+        start: args.start.clone(),
+    };
+    let verifications = crate::verify::verify_pairs(&manifest, &reach, &args.requests, &pairs)?;
+    for v in &verifications {
+        // Keep a JSON report alone on stdout.
+        match args.report {
+            ReportFormat::Text => print!("{}", crate::verify::text(v)),
+            ReportFormat::Json => eprint!("{}", crate::verify::text(v)),
+        }
+    }
+    crate::verify::check(&verifications)
 }
 
 /// The groups of a plan with more than one member, as trees (a lone function needs no merge).

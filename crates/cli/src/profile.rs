@@ -1,14 +1,13 @@
 //! `quilt profile`: drive a workflow with tracing on, then turn its spans and resource samples into
 //! the call graph that `quilt plan` reads.
 
-use crate::{http, populate, up};
+use crate::{http, up};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use quilt_manifest::Manifest;
 use quilt_platform::spans::Span;
 use quilt_platform::Resources;
 use quilt_profile::ProfileGraph;
-use rand::SeedableRng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,21 +36,11 @@ pub struct ProfileArgs {
     /// Also draw the graph as SVG (needs Graphviz's `dot`).
     #[arg(long)]
     pub svg: Option<PathBuf>,
-    /// Attach to a running gateway (started by `quilt up`) instead of starting the platform.
-    #[arg(long)]
-    pub gateway: Option<String>,
+    #[command(flatten)]
+    pub reach: up::ReachArgs,
     /// A fixed request body instead of the workflow's generator.
     #[arg(long)]
     pub body: Option<PathBuf>,
-    /// Run the app's population steps first.
-    #[arg(long)]
-    pub populate: bool,
-    /// Fake-database mode (when starting the platform).
-    #[arg(long)]
-    pub fakedb: bool,
-    /// App variant, e.g. `async` (when starting the platform).
-    #[arg(long)]
-    pub variant: Option<String>,
     /// Per-instance memory limit (MiB) written into the graph for the solver.
     #[arg(long)]
     pub memory: Option<f64>,
@@ -80,6 +69,17 @@ pub struct Profiling<'a> {
     pub concurrency: usize,
     /// Limits written into the graph.
     pub limits: (Option<f64>, Option<f64>),
+}
+
+impl Profiling<'_> {
+    /// The request bodies the run sends: the fixed body, or the workflow's generator with seed 1.
+    pub fn bodies(&self) -> Result<Vec<Vec<u8>>> {
+        let n = self.requests as usize;
+        Ok(match &self.body {
+            Some(b) => vec![b.clone(); n],
+            None => quilt_workloads::bodies(self.app, self.workflow, 1, n)?,
+        })
+    }
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T> {
@@ -124,21 +124,10 @@ async fn set_tracing(gateway: &str, token: &str, on: bool) -> Result<()> {
 /// Drives the workflow with tracing on and builds its call graph.
 pub async fn profile(p: &Profiling<'_>) -> Result<ProfileGraph> {
     let base = p.gateway.trim_end_matches('/');
-    let mut generator: Option<quilt_workloads::Generator> = match &p.body {
-        Some(_) => None,
-        None => Some(quilt_workloads::generator(p.app, p.workflow)?),
-    };
+    let bodies = p.bodies()?;
     set_tracing(base, p.admin_token, true).await?;
     let start: SpanPage = get_json(&format!("{base}/_quilt/spans?after={}", u64::MAX)).await?;
     let before: ResourcePage = get_json(&format!("{base}/_quilt/resources")).await?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let bodies: Vec<Vec<u8>> = (0..p.requests)
-        .map(|_| match (&p.body, &mut generator) {
-            (Some(b), _) => b.clone(),
-            (None, Some(g)) => g(&mut rng),
-            (None, None) => unreachable!(),
-        })
-        .collect();
     let queue = Arc::new(Mutex::new(bodies));
     let failed = Arc::new(AtomicU64::new(0));
     let url = format!("{base}/{}", p.entry);
@@ -266,32 +255,16 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let graph = rt.block_on(async {
-        let (gateway, token, running) = match &args.gateway {
-            Some(g) => {
-                let token = std::fs::read_to_string(up::admin_token_path(&manifest))
-                    .context("reading the admin token that `quilt up` wrote")?;
-                (g.clone(), token.trim().to_string(), None)
-            }
-            None => {
-                quilt_build::build_app(&manifest)?;
-                let mut env = Vec::new();
-                if let Some(v) = &args.variant {
-                    env.push((up::VARIANT_ENV.to_string(), v.clone()));
-                }
-                let opts = up::UpOptions {
-                    env,
-                    fakedb: args.fakedb,
-                    ..up::UpOptions::default()
-                };
-                let app = up::start(&manifest, &opts).await?;
-                (app.url(), app.platform.admin_token().to_string(), Some(app))
-            }
+    let (graph, bodies) = rt.block_on(async {
+        let (gateway, running) = up::reach(&manifest, &args.reach).await?;
+        let token = match &running {
+            Some(app) => app.platform.admin_token().to_string(),
+            None => std::fs::read_to_string(up::admin_token_path(&manifest))
+                .context("reading the admin token that `quilt up` wrote")?
+                .trim()
+                .to_string(),
         };
-        if args.populate {
-            populate::populate(&gateway, &manifest.name, 1.0, 1).await?;
-        }
-        let result = profile(&Profiling {
+        let profiling = Profiling {
             gateway: &gateway,
             admin_token: &token,
             app: &manifest.name,
@@ -301,14 +274,22 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             requests: args.requests,
             concurrency: args.concurrency,
             limits: (args.memory, args.cpu),
-        })
-        .await;
+        };
+        let result = profile(&profiling).await;
         if let Some(app) = running {
             app.shutdown().await;
         }
-        result
+        Ok::<_, anyhow::Error>((result?, profiling.bodies()?))
     })?;
     write_graph(&graph, &args.out, args.dot.as_deref(), args.svg.as_deref())?;
+    let requests = args.out.with_extension("requests.jsonl");
+    match crate::verify::requests_jsonl(&bodies) {
+        Some(lines) => write_atomic(&requests, lines.as_bytes())?,
+        None => eprintln!(
+            "profile: the request body is not JSON, so no {} for `quilt verify --requests`",
+            requests.display()
+        ),
+    }
     eprintln!(
         "profile: {} runs of '{}': {} functions, {} edges → {}",
         graph.graph.runs,

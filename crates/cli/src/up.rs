@@ -81,6 +81,63 @@ pub struct UpOptions {
     pub hosts: Option<quilt_deploy::hosts::Layout>,
 }
 
+impl UpOptions {
+    /// Options of a verb that starts the app itself: fake-database mode and an app variant.
+    pub fn for_app(fakedb: bool, variant: Option<&str>) -> UpOptions {
+        UpOptions {
+            env: variant
+                .map(|v| vec![(VARIANT_ENV.to_string(), v.to_string())])
+                .unwrap_or_default(),
+            fakedb,
+            ..UpOptions::default()
+        }
+    }
+}
+
+/// How a verb that starts an app itself starts it.
+#[derive(Args, Clone, Debug, Default)]
+pub struct StartArgs {
+    /// Fake-database mode (when starting the platform).
+    #[arg(long)]
+    pub fakedb: bool,
+    /// App variant, e.g. `async` (when starting the platform).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Run the app's population steps first.
+    #[arg(long)]
+    pub populate: bool,
+}
+
+/// How a verb reaches an app (`quilt profile`, `quilt verify`): a running gateway, or a platform it
+/// starts itself.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ReachArgs {
+    /// Attach to a running gateway (started by `quilt up`) instead of starting the platform.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+/// The gateway's URL and, when none was given, the app started for the purpose (built first; the
+/// caller shuts it down). Populates the app when asked.
+pub async fn reach(manifest: &Manifest, args: &ReachArgs) -> Result<(String, Option<RunningApp>)> {
+    let start_args = &args.start;
+    let (url, running) = match &args.gateway {
+        Some(g) => (g.trim_end_matches('/').to_string(), None),
+        None => {
+            quilt_build::build_app(manifest)?;
+            let opts = UpOptions::for_app(start_args.fakedb, start_args.variant.as_deref());
+            let app = start(manifest, &opts).await?;
+            (app.url(), Some(app))
+        }
+    };
+    if start_args.populate {
+        crate::populate::populate(&url, &manifest.name, 1.0, 1).await?;
+    }
+    Ok((url, running))
+}
+
 /// A running app: its platform and the services started for it.
 pub struct RunningApp {
     /// The platform.

@@ -49,6 +49,20 @@ pub fn generator(app: &str, workflow: &str) -> Result<Generator, UnknownWorkload
     })
 }
 
+/// `n` request bodies of a workflow's generator seeded with `seed`: the same bodies for the same
+/// arguments (`quilt profile` records them; `quilt verify` replays them).
+pub fn bodies(
+    app: &str,
+    workflow: &str,
+    seed: u64,
+    n: usize,
+) -> Result<Vec<Vec<u8>>, UnknownWorkload> {
+    use rand::SeedableRng;
+    let mut generator = generator(app, workflow)?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    Ok((0..n).map(|_| generator(&mut rng)).collect())
+}
+
 /// The population steps of an app (empty for apps without storage), scaled by `scale` (1.0: the
 /// reference's id ranges, each id written once).
 pub fn populate_plan(app: &str, scale: f64) -> Vec<PopulateStep> {
