@@ -1,6 +1,7 @@
 //! `quilt optimize`: the main job. Build, deploy the baseline, profile, plan, merge, deploy the
 //! merged groups, measure both side by side, print a before/after table and write a report.
 
+use crate::verify::{self, Verification};
 use crate::{bench, merge, populate, profile, up};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -68,6 +69,8 @@ pub struct Report {
     pub plan: serde_json::Value,
     /// The merge of each group.
     pub merges: Vec<GroupReport>,
+    /// The merged entry route checked against the unmerged one on the workflow's requests.
+    pub verification: Verification,
     /// The unmerged deployment.
     pub baseline: Measured,
     /// The merged deployment.
@@ -75,6 +78,9 @@ pub struct Report {
     /// Seconds per step.
     pub steps: Vec<(String, f64)>,
 }
+
+/// Requests replayed against the baseline and the merged entry before measuring.
+const VERIFY_REQUESTS: usize = 50;
 
 async fn measure(
     url: &str,
@@ -155,16 +161,8 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let report = rt.block_on(async {
-        let mut env = Vec::new();
-        if let Some(v) = &args.variant {
-            env.push((up::VARIANT_ENV.to_string(), v.clone()));
-        }
-        let opts = up::UpOptions {
-            env,
-            fakedb: args.fakedb,
-            ..up::UpOptions::default()
-        };
         let t = Instant::now();
+        let opts = up::UpOptions::for_app(args.fakedb, args.variant.as_deref());
         let app = up::start(&manifest, &opts).await?;
         if !args.fakedb {
             populate::populate(&app.url(), &manifest.name, if args.quick { 0.3 } else { 1.0 }, 1)
@@ -210,7 +208,6 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         let app = app.restart_platform(&manifest).await?;
         step("deploy merged", t);
 
-        let t = Instant::now();
         let entry_group = plan
             .groups
             .iter()
@@ -221,6 +218,25 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         } else {
             workflow.entry.clone()
         };
+        let t = Instant::now();
+        let bodies =
+            quilt_workloads::bodies(&manifest.name, &workflow.name, 2, VERIFY_REQUESTS)?;
+        let verification =
+            verify::verify(&app.url(), &workflow.entry, &merged_route, &bodies).await;
+        eprint!("{}", verify::text(&verification));
+        step("verify", t);
+        if let Err(e) = verify::check(std::slice::from_ref(&verification)) {
+            app.shutdown().await;
+            let path = out.join("verification.json");
+            quilt_build::write_if_changed(&path, &serde_json::to_string_pretty(&verification)?)?;
+            return Err(e.context(format!(
+                "the merged deployment answers differently, so no speed-up is reported (every \
+                 difference in {})",
+                path.display()
+            )));
+        }
+
+        let t = Instant::now();
         let functions: Vec<String> = graph.nodes.iter().map(|n| n.id.clone()).collect();
         let merged_routes: Vec<String> = plan
             .groups
@@ -249,6 +265,7 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             workflow: workflow.name.clone(),
             plan: serde_json::from_str(&plan.to_json())?,
             merges,
+            verification,
             baseline: Measured {
                 route: workflow.entry.clone(),
                 latency: bl,
@@ -341,13 +358,22 @@ fn write_report(out: &Path, r: &Report, table: &str) -> Result<()> {
         .iter()
         .map(|(s, t)| format!("{s} {t:.1}s"))
         .collect();
+    let v = &r.verification;
+    let masked: Vec<&str> = v.nondeterministic.keys().map(String::as_str).collect();
     let md = format!(
-        "# quilt optimize: {} / {}\n\n{table}\nMerged groups:\n{}\n\nSteps: {}.\n\nFiles: `callgraph.json` \
+        "# quilt optimize: {} / {}\n\n{table}\nMerged groups:\n{}\n\nVerified: `{}` answered {} of {} \
+         requests like `{}` ({} unstable; nondeterministic fields masked: {}).\n\nSteps: {}.\n\nFiles: `callgraph.json` \
          (profiled call graph), `plan.json` and `trees/` (the solver's plan), `report.json` (every figure), \
          `latency.svg`.\n",
         r.app,
         r.workflow,
         groups.join("\n"),
+        v.merged,
+        v.equal,
+        v.requests,
+        v.unmerged,
+        v.unstable,
+        if masked.is_empty() { "none".to_string() } else { masked.join(", ") },
         steps.join(", ")
     );
     quilt_build::write_if_changed(&out.join("report.md"), &md)?;
