@@ -270,7 +270,9 @@ fn judge(first: &Answer, m: &Answer, second: &Answer) -> (Verdict, Vec<String>) 
             _ => paths.push(Vec::new()),
         }
     }
-    let shown = paths.iter().map(|p| path_name(p)).collect();
+    let mut shown: Vec<String> = paths.iter().map(|p| path_name(p)).collect();
+    shown.sort();
+    shown.dedup();
     if same {
         return (Verdict::Equal, shown);
     }
@@ -530,6 +532,13 @@ mod tests {
         );
         let m = answer(500, r#"{"id":3,"at":[5,{"t":3}],"x":"same"}"#);
         assert_eq!(judge(&a, &m, &b).0, Verdict::Different);
+    }
+
+    #[test]
+    fn a_field_of_every_array_element_counts_once() {
+        let a = answer(200, r#"{"r":[{"t":1},{"t":1}]}"#);
+        let b = answer(200, r#"{"r":[{"t":2},{"t":3}]}"#);
+        assert_eq!(judge(&a, &b, &b), (Verdict::Equal, vec!["$.r[].t".into()]));
     }
 
     #[test]
