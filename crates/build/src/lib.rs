@@ -3,9 +3,12 @@
 //! The build generates a cargo workspace under `<app>/.quilt/build/` with one small binary crate per
 //! function. Each binary's `main` serves the function's entry through `quilt-runtime`; a Rust
 //! function's crate is a dependency, a C/C++ function is compiled by clang-22 into a static library
-//! that the binary links. A single `cargo build` builds them all, so dependencies are compiled once
-//! and a build with nothing changed is a cargo no-op. Binaries land in `<app>/.quilt/bin/<function>`.
+//! that the binary links. Each function is built as if it were alone, with its own cargo features
+//! ([`features`]): one `cargo build` builds every function whose features agree with the others' (all
+//! of them, usually), so dependencies are compiled once and a build with nothing changed is a cargo
+//! no-op. Binaries land in `<app>/.quilt/bin/<function>`.
 
+pub mod features;
 pub mod native;
 pub mod paths;
 mod workspace;
@@ -22,24 +25,25 @@ pub use workspace::{
 /// Builds every function of the app; returns `(function name, binary path)` in manifest order.
 pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
     let work = manifest.work_dir();
-    let build_dir = work.join("build");
-    let mut crates = Vec::new();
     for f in &manifest.functions {
-        let mut krate = GeneratedCrate::new(manifest, &format!("fn-{}", f.name));
-        match f.language {
-            Language::Rust => {
-                krate.add_rust_function(f)?;
-            }
-            Language::C | Language::Cpp => {
-                let lib = native::compile_static(f, &work.join("native"))?;
-                krate.add_native_function(f, &lib);
-            }
+        if matches!(f.language, Language::C | Language::Cpp) {
+            native::compile_static(f, &work.join("native"))?;
         }
-        krate.main_single(f);
-        crates.push(krate);
     }
-    workspace::write_workspace(&build_dir, &crates, false)?;
-    cargo_build(&build_dir, &paths::target_dir(manifest))?;
+    let (build_dir, crates) = write_function_workspace(manifest)?;
+    let packages: Vec<String> = crates.iter().map(GeneratedCrate::package_name).collect();
+    let resolutions = features::resolve(&build_dir, &packages)?;
+    let batches = features::batches(&resolutions);
+    if batches.len() > 1 {
+        tracing::info!(
+            "building in {} cargo runs so that each function keeps its own features",
+            batches.len()
+        );
+    }
+    for batch in batches {
+        let batch: Vec<&str> = batch.iter().map(|&i| packages[i].as_str()).collect();
+        cargo_build(&build_dir, &paths::target_dir(manifest), &batch)?;
+    }
     let bin_dir = work.join("bin");
     std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
     let mut out = Vec::new();
@@ -54,13 +58,36 @@ pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Runs `cargo build --release` on a generated workspace.
-pub fn cargo_build(build_dir: &Path, target_dir: &Path) -> Result<()> {
+/// Writes the generated workspace of the app's functions, `<app>/.quilt/build`, without compiling
+/// anything (a C/C++ function's crate links the static library [`native::compile_static`] makes);
+/// returns the folder and the crates in manifest order.
+pub fn write_function_workspace(manifest: &Manifest) -> Result<(PathBuf, Vec<GeneratedCrate>)> {
+    let work = manifest.work_dir();
+    let mut crates = Vec::new();
+    for f in &manifest.functions {
+        let mut krate = GeneratedCrate::new(manifest, &format!("fn-{}", f.name));
+        match f.language {
+            Language::Rust => krate.add_rust_function(f)?,
+            Language::C | Language::Cpp => {
+                krate.add_native_function(f, &native::static_lib_path(f, &work.join("native")));
+            }
+        }
+        krate.main_single(f);
+        crates.push(krate);
+    }
+    let build_dir = work.join("build");
+    workspace::write_workspace(&build_dir, &crates, false)?;
+    Ok((build_dir, crates))
+}
+
+/// Runs `cargo build --release` of `packages` (their features unified) in a generated workspace.
+pub fn cargo_build(build_dir: &Path, target_dir: &Path, packages: &[&str]) -> Result<()> {
     let status = Command::new(paths::cargo())
         .arg("build")
         .arg("--release")
         .arg("--manifest-path")
         .arg(build_dir.join("Cargo.toml"))
+        .args(packages.iter().flat_map(|p| ["-p", p]))
         .env("CARGO_TARGET_DIR", target_dir)
         .status()
         .context("running cargo")?;

@@ -118,11 +118,10 @@ fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit, harden: bool) -
     Ok(())
 }
 
-/// Compiles `f` into a static library `<dir>/<name>/libquiltfn_<ident>.a`; returns its path.
+/// Compiles `f` into a static library ([`static_lib_path`]); returns its path.
 pub fn compile_static(f: &Function, dir: &Path) -> Result<PathBuf> {
-    let fn_dir = dir.join(&f.name);
-    let objects = compile(f, &fn_dir, Emit::Object, false)?;
-    let lib = fn_dir.join(format!("lib{}.a", static_lib_name(f)));
+    let lib = static_lib_path(f, dir);
+    let objects = compile(f, lib.parent().expect("in a folder"), Emit::Object, false)?;
     let newest = objects
         .iter()
         .map(|o| mtime(o))
@@ -144,6 +143,12 @@ pub fn compile_static(f: &Function, dir: &Path) -> Result<PathBuf> {
     }
     std::fs::rename(&tmp, &lib)?;
     Ok(lib)
+}
+
+/// Where [`compile_static`] puts `f`'s static library: `<dir>/<name>/libquiltfn_<ident>.a`.
+pub fn static_lib_path(f: &Function, dir: &Path) -> PathBuf {
+    dir.join(&f.name)
+        .join(format!("lib{}.a", static_lib_name(f)))
 }
 
 /// The link name of a native function's static library.

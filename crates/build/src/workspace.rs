@@ -40,6 +40,11 @@ impl GeneratedCrate {
         &self.dir_name
     }
 
+    /// The cargo package name, `quilt-<app>-<dir_name>`.
+    pub fn package_name(&self) -> String {
+        format!("quilt-{}-{}", self.app, self.dir_name)
+    }
+
     /// The name of the binary cargo builds (unique across apps sharing a target folder).
     pub fn bin_name(&self) -> String {
         format!("{}__{}", self.app, self.dir_name)
@@ -110,10 +115,9 @@ impl GeneratedCrate {
             "build = \"build.rs\"\n"
         };
         format!(
-            "[package]\nname = \"quilt-{app}-{dir}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n{build}\n\
+            "[package]\nname = \"{package}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n{build}\n\
              [[bin]]\nname = \"{bin}\"\npath = \"main.rs\"\n\n[dependencies]\n{deps}",
-            app = self.app,
-            dir = self.dir_name,
+            package = self.package_name(),
             bin = self.bin_name(),
             deps = self.deps
         )

@@ -1,5 +1,6 @@
 //! The merging compiler end to end: real builds, real merges with LLVM 22, real platforms.
 //! Every merged answer is compared with the unmerged deployment's answer for the same input.
+//! Cargo features stay each function's own (tests/apps/features): unmerged, and merged or refused.
 
 use quilt_cli::{http, up};
 use quilt_manifest::Manifest;
@@ -22,8 +23,13 @@ static HELLO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static BUILD: Mutex<()> = Mutex::new(());
 
 fn app(name: &str) -> Manifest {
+    built(&format!("examples/{name}"))
+}
+
+/// The app at `<home>/<rel>`, built.
+fn built(rel: &str) -> Manifest {
     std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
-    let manifest = Manifest::load(&home().join("examples").join(name)).unwrap();
+    let manifest = Manifest::load(&home().join(rel)).unwrap();
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     quilt_build::build_app(&manifest).unwrap();
     manifest
@@ -523,4 +529,64 @@ async fn monolith_fixture_answers_like_unmerged_without_the_gateway() {
     assert_eq!(requests(&p, "decorate").await, decorate);
     p.shutdown().await;
     std::fs::remove_file(m.work_dir().join("merged/hello-monolith.json")).unwrap();
+}
+
+/// tests/apps/features: `loud` enables the feature `loud` of a crate `quiet` uses without it; `plain`
+/// does not use the crate.
+const FEATURES: &str = "tests/apps/features";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_function_answers_with_its_own_cargo_features() {
+    let m = built(FEATURES);
+    let p = start(&m).await;
+    assert_eq!(
+        post(&p, "quiet", r#"{"name":"ann"}"#).await,
+        (200, r#"{"greeting":"hello, ann"}"#.to_string()),
+        "quiet is built without the feature loud enables"
+    );
+    assert_eq!(
+        post(&p, "loud", r#"{"name":"ann"}"#).await,
+        (200, r#"{"greeting":"HELLO, ANN!","length":11}"#.to_string())
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_with_different_features_are_refused_and_agreeing_ones_answer_as_unmerged() {
+    let m = built(FEATURES);
+    let before = merged_dir(&m);
+    let e = format!(
+        "{:#}",
+        merge(&m, "loud quiet\n", &MergeOptions::default()).unwrap_err()
+    );
+    let shared = home().join(FEATURES).join("shared").canonicalize().unwrap();
+    for part in [
+        "test.tree: refusing to merge group 'loud'",
+        "members 'loud' and 'quiet'",
+        &format!("crate 'features-shared v0.1.0 ({})'", shared.display()),
+        "(loud: [loud], quiet: [])",
+        "merge them separately or align their features",
+    ] {
+        assert!(e.contains(part), "{part:?} in: {e}");
+    }
+    assert_eq!(merged_dir(&m), before, "a refused merge installs nothing");
+
+    let report = merge(&m, "loud plain\n", &MergeOptions::default()).unwrap();
+    assert_eq!(count(&report, SiteKind::Direct), 1, "{:?}", report.sites);
+    let p = start(&m).await;
+    for input in [r#"{"name":"ann"}"#, r#"{"name":"zoë"}"#, "{}", "junk"] {
+        let base = post(&p, "loud", input).await;
+        let plain = requests(&p, "plain").await;
+        assert_eq!(post(&p, "loud-merged", input).await, base, "input {input}");
+        assert_eq!(
+            requests(&p, "plain").await,
+            plain,
+            "plain was called remotely"
+        );
+    }
+    assert_eq!(
+        post(&p, "loud-merged", r#"{"name":"zoë"}"#).await,
+        (200, r#"{"greeting":"HELLO, ZOË!","length":11}"#.to_string())
+    );
+    p.shutdown().await;
 }

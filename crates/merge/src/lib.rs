@@ -13,6 +13,7 @@
 //! file beside it, which `quilt up` serves next to the original functions.
 
 pub mod deployment;
+pub mod features;
 pub mod rewrite;
 pub mod structors;
 pub mod tree;
@@ -151,6 +152,7 @@ pub fn check_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
 /// Merges one group into a binary and installs it.
 pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Result<GroupReport> {
     check_group(manifest, tree, opts)?;
+    features::check(manifest, tree)?;
     let work = manifest.work_dir();
     let out_dir = work.join("merge").join(format!("out-{}", tree.root));
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -248,6 +250,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
 /// no IR rewrite. It is the physical limit a merged binary is measured against.
 pub fn build_monolith(manifest: &Manifest, tree: &Tree) -> Result<PathBuf> {
     check_group(manifest, tree, &MergeOptions::default())?;
+    features::check(manifest, tree)?;
     let work = manifest.work_dir();
     let mut krate = GeneratedCrate::new(manifest, &format!("monolith-{}", tree.root));
     for m in &tree.members {
@@ -264,7 +267,7 @@ pub fn build_monolith(manifest: &Manifest, tree: &Tree) -> Result<PathBuf> {
     let dir = work.join("monolith");
     quilt_build::write_workspace(&dir, std::slice::from_ref(&krate), true)?;
     let target = paths::target_dir(manifest);
-    quilt_build::cargo_build(&dir, &target)?;
+    quilt_build::cargo_build(&dir, &target, &[&krate.package_name()])?;
     let name = format!("{}-monolith", tree.root);
     MergedDeployment::new(manifest, &name, tree, 0)
         .install(manifest, &target.join("release").join(krate.bin_name()))
@@ -306,7 +309,7 @@ fn compile(
     krate.main_merged(opts.fanout_threshold);
     quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate), true)?;
     let rust_bc = out_dir.join("rust.bc");
-    let package = format!("quilt-{}-{}", manifest.name, krate.dir_name());
+    let package = krate.package_name();
     for attempt in 0..2 {
         let output = Command::new(paths::cargo())
             .arg("rustc")
