@@ -46,8 +46,8 @@ pub struct DeployArgs {
     #[arg(long, default_value = fission::DEFAULT_OTLP_ENDPOINT)]
     pub otlp_endpoint: String,
     /// Extra environment for every function, KEY=VALUE (repeatable), e.g. storage addresses.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = up::parse_env)]
+    pub env: Vec<(String, String)>,
     /// Deploy only these deployables (repeatable; default: every function and merged group).
     #[arg(long = "only", value_name = "NAME")]
     pub only: Vec<String>,
@@ -113,11 +113,7 @@ pub fn units(manifest: &Manifest, only: &[String]) -> Result<Vec<Unit>> {
 /// Runs `quilt deploy`.
 pub fn run(args: DeployArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;
-    let env = args
-        .env
-        .iter()
-        .map(|e| up::parse_env(e))
-        .collect::<Result<Vec<_>>>()?;
+    let env = args.env.clone();
     if let Some(t) = &args.tag {
         quilt_deploy::oci::check_tag(t)?;
     }

@@ -1,6 +1,6 @@
 //! `quilt up`: build an app and serve it on the local platform until SIGINT or SIGTERM.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use quilt_manifest::Manifest;
 use quilt_merge::deployment::{Kind, MergedDeployment};
@@ -44,8 +44,8 @@ pub struct UpArgs {
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
     /// Extra environment for every instance, KEY=VALUE (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     /// Run the instances on K emulated hosts: network namespaces linked to the gateway's by links
     /// that add --rtt to every remote hop (needs root and iproute2; without them: one host).
     #[arg(long, value_name = "K")]
@@ -54,11 +54,11 @@ pub struct UpArgs {
     #[arg(long, default_value = "200us", value_parser = humantime::parse_duration)]
     pub rtt: Duration,
     /// Bandwidth of each emulated host's link, each way, e.g. 1gbit, 100mbit (with --hosts).
-    #[arg(long)]
-    pub bandwidth: Option<String>,
+    #[arg(long, value_parser = quilt_netem::parse_bandwidth)]
+    pub bandwidth: Option<u64>,
     /// How emulated hosts are linked: auto, veth (tc netem) or tun (a delay line in quilt).
     #[arg(long, default_value = "auto")]
-    pub link: String,
+    pub link: quilt_netem::LinkKind,
 }
 
 /// How to start an app.
@@ -78,7 +78,7 @@ pub struct UpOptions {
     pub otlp_endpoint: Option<String>,
     /// Emulated hosts (`--hosts`): instances run on them, round-robin, and the gateway and the
     /// services listen on the gateway namespace's address, which the calling thread must be in.
-    pub hosts: Option<quilt_deploy::hosts::Layout>,
+    pub hosts: Option<quilt_netem::Layout>,
 }
 
 impl UpOptions {
@@ -115,6 +115,7 @@ pub struct ReachArgs {
     /// Attach to a running gateway (started by `quilt up`) instead of starting the platform.
     #[arg(long)]
     pub gateway: Option<String>,
+    /// How the app is started when no gateway is given.
     #[command(flatten)]
     pub start: StartArgs,
 }
@@ -335,7 +336,7 @@ async fn start_platform(
 
 /// Spreads instances over emulated hosts round-robin: deployable j's first instance on host j,
 /// its next ones on the hosts after it.
-fn place(deployables: &mut [Deployable], layout: &quilt_deploy::hosts::Layout) {
+fn place(deployables: &mut [Deployable], layout: &quilt_netem::Layout) {
     let k = layout.hosts.len();
     for (j, d) in deployables.iter_mut().enumerate() {
         d.placements = (0..k)
@@ -375,7 +376,7 @@ fn write_admin_token(manifest: &Manifest, token: &str) -> Result<()> {
 pub fn parse_env(item: &str) -> Result<(String, String)> {
     match item.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => bail!("--env '{item}': expected KEY=VALUE"),
+        _ => bail!("'{item}': expected KEY=VALUE"),
     }
 }
 
@@ -439,11 +440,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     if !args.no_build {
         quilt_build::build_app(&manifest)?;
     }
-    let mut env = args
-        .env
-        .iter()
-        .map(|e| parse_env(e))
-        .collect::<Result<Vec<_>>>()?;
+    let mut env = args.env.clone();
     if let Some(v) = &args.variant {
         env.push((VARIANT_ENV.into(), v.clone()));
     }
@@ -479,7 +476,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             let url = match front {
                 Some(front) => {
                     let url = format!("http://{}", front.local_addr()?);
-                    tokio::spawn(quilt_deploy::hosts::forward(front, app.platform.addr()));
+                    tokio::spawn(quilt_netem::forward(front, app.platform.addr()));
                     url
                 }
                 None => app.url(),
@@ -517,26 +514,23 @@ pub fn run(args: UpArgs) -> Result<()> {
 
 /// The emulated hosts `--hosts` asks for, or None (not asked for, or not possible here: then the
 /// app runs on one host, as said on stderr).
-fn emulated_hosts(args: &UpArgs) -> Result<Option<quilt_deploy::hosts::Network>> {
-    use quilt_deploy::hosts;
+fn emulated_hosts(args: &UpArgs) -> Result<Option<quilt_netem::Network>> {
     let Some(k) = args.hosts else {
         return Ok(None);
     };
-    let config = hosts::HostsConfig {
+    let config = quilt_netem::HostsConfig {
         hosts: k,
         rtt: args.rtt,
-        bandwidth_bps: args
-            .bandwidth
-            .as_deref()
-            .map(hosts::parse_bandwidth)
-            .transpose()?,
-        link: args.link.parse()?,
+        bandwidth_bps: args.bandwidth,
+        link: args.link,
     };
-    if let Some(why) = hosts::unsupported_reason() {
+    if let Some(why) = quilt_netem::unsupported_reason() {
         eprintln!("quilt: --hosts {k}: {why}; running on one host");
         return Ok(None);
     }
-    Ok(Some(hosts::Network::create(&config)?))
+    Ok(Some(
+        quilt_netem::Network::create(&config).with_context(|| format!("--hosts {k}"))?,
+    ))
 }
 
 async fn wait_for_signal() {

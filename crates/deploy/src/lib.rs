@@ -5,11 +5,8 @@
 //! - [`write`] and [`apply`]: what `quilt deploy --target fission --out DIR [--apply]` does: every
 //!   image into `DIR/images/<name>`, the specs into `DIR/specs`, atomically; then optionally push
 //!   the images (`skopeo`) and apply the specs (`fission spec apply`, or `kubectl apply`).
-//! - [`hosts`]: emulated hosts for `quilt up --hosts K`: network namespaces linked to the
-//!   gateway's by links with a round-trip time and a bandwidth.
 
 pub mod fission;
-pub mod hosts;
 pub mod oci;
 
 use anyhow::{bail, Context, Result};
@@ -323,7 +320,7 @@ fn install_dir(tmp: &Path, out: &Path) -> Result<()> {
 
 /// Checks that the programs [`apply`] needs are on `PATH`; the error says exactly what is missing.
 pub fn check_apply(out: &Path, push: bool) -> Result<()> {
-    if hosts::find_program("fission").is_none() && hosts::find_program("kubectl").is_none() {
+    if which::which("fission").is_err() && which::which("kubectl").is_err() {
         bail!(
             "--apply needs the Fission CLI (`fission`, to run `fission spec apply --specdir {0}`) \
              or `kubectl` (to run `kubectl apply -f` on {0}/*.yaml), and neither is on PATH. \
@@ -332,7 +329,7 @@ pub fn check_apply(out: &Path, push: bool) -> Result<()> {
             out.join("specs").display()
         );
     }
-    if push && hosts::find_program("skopeo").is_none() {
+    if push && which::which("skopeo").is_err() {
         bail!(
             "--apply with --registry pushes the images with skopeo, which is not on PATH \
              (apt-get install skopeo); or push them yourself with {}",
@@ -355,11 +352,11 @@ pub struct Applied {
 /// `PATH`.
 pub fn apply(report: &Report, out: &Path) -> Result<Applied> {
     check_apply(out, report.registry.is_some())?;
-    let fission = hosts::find_program("fission");
-    let kubectl = hosts::find_program("kubectl");
+    let fission = which::which("fission").ok();
+    let kubectl = which::which("kubectl").ok();
     let mut applied = Applied::default();
     if report.registry.is_some() {
-        let skopeo = hosts::find_program("skopeo").expect("checked");
+        let skopeo = which::which("skopeo").expect("checked");
         for image in &report.images {
             let src = format!("oci:{}:{}", out.join(&image.layout).display(), image.tag);
             let dst = format!("docker://{}", image.image);

@@ -158,7 +158,7 @@ fn images_are_valid_layouts_that_unpack_and_run() {
     // The unpacked binary serves: inside the rootfs alone (chroot) when root, else in place.
     let mut cmd = if is_root() {
         // Found before the environment is cleared (the child's PATH is empty).
-        let chroot = quilt_deploy::hosts::find_program("chroot").expect("chroot (coreutils)");
+        let chroot = which::which("chroot").expect("chroot (coreutils)");
         let mut c = Command::new(chroot);
         c.arg(&rootfs).arg("/quilt/bin/upper");
         c

@@ -1,4 +1,4 @@
-//! Emulated hosts for `quilt up --hosts K`: the reference's cluster network on one machine.
+//! Emulated hosts for `quilt up --hosts K`: a cluster's network on one machine.
 //!
 //! Topology (every name and address lives inside network namespaces created here; the root
 //! namespace gets no interface, address or route):
@@ -146,23 +146,10 @@ pub fn unsupported_reason() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("emulated hosts need root (network namespaces, veth/TUN devices)".into());
     }
-    if find_program("ip").is_none() {
+    if which::which("ip").is_err() {
         return Some("emulated hosts need iproute2 (`ip`): apt-get install iproute2".into());
     }
     None
-}
-
-/// The full path of `name` on `PATH`.
-pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
 }
 
 /// Parses a bandwidth as tc writes it: `1gbit`, `100mbit`, `500kbit`, `1000000bit` (or `bps`
@@ -268,10 +255,10 @@ impl Network {
             bail!("{why}");
         }
         if cfg.hosts == 0 {
-            bail!("--hosts must be at least 1");
+            bail!("at least one emulated host is needed");
         }
         if cfg.hosts > 200 {
-            bail!("--hosts {}: at most 200", cfg.hosts);
+            bail!("{} emulated hosts: at most 200", cfg.hosts);
         }
         for name in remove_stale() {
             tracing_free_log(&format!("removed leftover namespace {name}"));
@@ -307,8 +294,8 @@ impl Network {
             LinkKind::Auto if cfg.rtt.is_zero() || netem_available(&hub_netns) => LinkKind::Veth,
             LinkKind::Auto => LinkKind::Tun,
             LinkKind::Veth if !cfg.rtt.is_zero() && !netem_available(&hub_netns) => bail!(
-                "--link veth with a delay needs the kernel's netem qdisc (sch_netem), which this \
-                 kernel lacks; use --link tun (or auto)"
+                "veth links with a delay need the kernel's netem qdisc (sch_netem), which this \
+                 kernel lacks; use tun links (or auto)"
             ),
             other => other,
         };
