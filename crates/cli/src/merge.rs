@@ -67,8 +67,10 @@ pub struct MergeArgs {
     /// `quilt verify`); fails when any answer differs.
     #[arg(long, conflicts_with_all = ["container", "monolith", "serve_root"])]
     pub verify: bool,
+    /// The requests `--verify` replays.
     #[command(flatten)]
     pub requests: crate::verify::RequestArgs,
+    /// How `--verify` starts the app.
     #[command(flatten)]
     pub start: crate::up::StartArgs,
 }

@@ -36,6 +36,7 @@ pub struct ProfileArgs {
     /// Also draw the graph as SVG (needs Graphviz's `dot`).
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// How the app is reached.
     #[command(flatten)]
     pub reach: up::ReachArgs,
     /// A fixed request body instead of the workflow's generator.

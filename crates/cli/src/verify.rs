@@ -466,8 +466,10 @@ pub struct VerifyArgs {
     /// The route compared with it (default: `<function>-merged`).
     #[arg(long, value_name = "ROUTE")]
     pub against: Option<String>,
+    /// The requests replayed.
     #[command(flatten)]
     pub requests: RequestArgs,
+    /// How the app is reached.
     #[command(flatten)]
     pub reach: up::ReachArgs,
     /// Print the verification as JSON.

@@ -1,3 +1,5 @@
+//! quilt.toml validation: every error names the file, the field and the value that was wrong.
+
 use quilt_manifest::{Language, Manifest};
 use std::path::Path;
 

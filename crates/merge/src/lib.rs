@@ -14,6 +14,7 @@
 
 pub mod deployment;
 pub mod features;
+mod llvm;
 pub mod rewrite;
 pub mod structors;
 pub mod tree;

@@ -12,11 +12,11 @@
 //! Sites naming non-members stay remote; sites whose name is not a constant are resolved at run time
 //! through the binary's local entry table.
 
+use crate::llvm::{cstr, Builder};
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMOpcode;
 use serde::Serialize;
-use std::ffi::CString;
 
 /// How one call site was handled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,135 +53,182 @@ pub fn local_symbol(name: &str) -> String {
     format!("quilt_local_{}", quilt_manifest::ident_of(name))
 }
 
-fn cstr(s: &str) -> CString {
-    CString::new(s).expect("symbol names have no NUL")
-}
-
+/// The function `name` declared or defined in `module`.
+///
+/// # Safety
+/// `module` must be a valid module.
 unsafe fn function(module: LLVMModuleRef, name: &str) -> Option<LLVMValueRef> {
-    let f = LLVMGetNamedFunction(module, cstr(name).as_ptr());
+    // SAFETY: `module` is valid (caller) and the name is a NUL-terminated string that outlives the
+    // call.
+    let f = unsafe { LLVMGetNamedFunction(module, cstr(name).as_ptr()) };
     (!f.is_null()).then_some(f)
 }
 
+/// The name of a value (empty when it has none).
+///
+/// # Safety
+/// `v` must be a valid value.
 unsafe fn value_name(v: LLVMValueRef) -> String {
     let mut len = 0;
-    let p = LLVMGetValueName2(v, &mut len);
-    if p.is_null() {
-        return String::new();
+    // SAFETY: `v` is valid; LLVM returns a pointer to `len` bytes owned by the value, copied at once.
+    unsafe {
+        let p = LLVMGetValueName2(v, &mut len);
+        if p.is_null() {
+            return String::new();
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), len)).into_owned()
     }
-    String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len)).into_owned()
 }
 
 /// Every call or invoke instruction whose callee is `f`.
+///
+/// # Safety
+/// `f` must be a valid function.
 unsafe fn call_sites(f: LLVMValueRef) -> Vec<LLVMValueRef> {
     let mut sites = Vec::new();
-    let mut u = LLVMGetFirstUse(f);
-    while !u.is_null() {
-        let user = LLVMGetUser(u);
-        let is_call = !LLVMIsACallInst(user).is_null() || !LLVMIsAInvokeInst(user).is_null();
-        if is_call && LLVMGetCalledValue(user) == f {
-            sites.push(user);
+    // SAFETY: `f` is valid; the use list is walked without modifying it.
+    unsafe {
+        let mut u = LLVMGetFirstUse(f);
+        while !u.is_null() {
+            let user = LLVMGetUser(u);
+            let is_call = !LLVMIsACallInst(user).is_null() || !LLVMIsAInvokeInst(user).is_null();
+            if is_call && LLVMGetCalledValue(user) == f {
+                sites.push(user);
+            }
+            u = LLVMGetNextUse(u);
         }
-        u = LLVMGetNextUse(u);
     }
     sites
 }
 
 /// The bytes of a constant initializer made of i8 data (arrays, packed structs of them).
+///
+/// # Safety
+/// `c` must be a valid constant.
 unsafe fn constant_bytes(c: LLVMValueRef, out: &mut Vec<u8>) -> bool {
-    if !LLVMIsAConstantDataSequential(c).is_null() {
-        let elem = LLVMGetElementType(LLVMTypeOf(c));
-        if LLVMGetIntTypeWidth(elem) != 8 {
-            return false;
-        }
-        let mut len = 0;
-        let p = LLVMGetAsString(c, &mut len);
-        out.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
-        return true;
-    }
-    if !LLVMIsAConstantStruct(c).is_null() || !LLVMIsAConstantArray(c).is_null() {
-        for i in 0..LLVMGetNumOperands(c) {
-            if !constant_bytes(LLVMGetOperand(c, i as u32), out) {
+    // SAFETY: `c` is a valid constant; its operands are too; `LLVMGetAsString` returns `len` bytes
+    // owned by the constant, copied at once.
+    unsafe {
+        if !LLVMIsAConstantDataSequential(c).is_null() {
+            let elem = LLVMGetElementType(LLVMTypeOf(c));
+            if LLVMGetTypeKind(elem) != llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+                || LLVMGetIntTypeWidth(elem) != 8
+            {
                 return false;
             }
+            let mut len = 0;
+            let p = LLVMGetAsString(c, &mut len);
+            out.extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
+            return true;
         }
-        return true;
+        if !LLVMIsAConstantStruct(c).is_null() || !LLVMIsAConstantArray(c).is_null() {
+            for i in 0..LLVMGetNumOperands(c) {
+                let Ok(i) = u32::try_from(i) else {
+                    return false;
+                };
+                if !constant_bytes(LLVMGetOperand(c, i), out) {
+                    return false;
+                }
+            }
+            return true;
+        }
     }
     false
 }
 
-/// The constant string a `(ptr, len)` pair points at, if both are compile-time constants.
+/// The constant string a `(ptr, len)` pair points at, if both are compile-time constants and lie
+/// within one constant global.
+///
+/// # Safety
+/// `ptr` and `len` must be valid values.
 unsafe fn constant_name(ptr: LLVMValueRef, len: LLVMValueRef) -> Option<String> {
-    if LLVMIsAConstantInt(len).is_null() {
-        return None;
-    }
-    let len = LLVMConstIntGetZExtValue(len) as usize;
-    let (global, offset) = if !LLVMIsAGlobalVariable(ptr).is_null() {
-        (ptr, 0usize)
-    } else if !LLVMIsAConstantExpr(ptr).is_null()
-        && LLVMGetConstOpcode(ptr) == LLVMOpcode::LLVMGetElementPtr
-        && LLVMGetNumOperands(ptr) == 2
-    {
-        // getelementptr (i8, ptr @g, i64 N)
-        let base = LLVMGetOperand(ptr, 0);
-        let index = LLVMGetOperand(ptr, 1);
-        let source = LLVMGetGEPSourceElementType(ptr);
-        if LLVMIsAGlobalVariable(base).is_null()
-            || LLVMIsAConstantInt(index).is_null()
-            || LLVMGetTypeKind(source) != llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
-            || LLVMGetIntTypeWidth(source) != 8
-        {
+    // SAFETY: both values are valid (caller); every value read from them (operands, initializers)
+    // is checked for its kind before it is used as that kind.
+    unsafe {
+        if LLVMIsAConstantInt(len).is_null() {
             return None;
         }
-        (base, LLVMConstIntGetSExtValue(index) as usize)
-    } else {
-        return None;
-    };
-    if LLVMIsGlobalConstant(global) == 0 {
-        return None;
+        let len = usize::try_from(LLVMConstIntGetZExtValue(len)).ok()?;
+        let (global, offset) = if !LLVMIsAGlobalVariable(ptr).is_null() {
+            (ptr, 0usize)
+        } else if !LLVMIsAConstantExpr(ptr).is_null()
+            && LLVMGetConstOpcode(ptr) == LLVMOpcode::LLVMGetElementPtr
+            && LLVMGetNumOperands(ptr) == 2
+        {
+            // getelementptr (i8, ptr @g, i64 N)
+            let base = LLVMGetOperand(ptr, 0);
+            let index = LLVMGetOperand(ptr, 1);
+            let source = LLVMGetGEPSourceElementType(ptr);
+            if LLVMIsAGlobalVariable(base).is_null()
+                || LLVMIsAConstantInt(index).is_null()
+                || LLVMGetTypeKind(source) != llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind
+                || LLVMGetIntTypeWidth(source) != 8
+            {
+                return None;
+            }
+            // A negative index points before the global: not a name this rewrite can read.
+            (base, usize::try_from(LLVMConstIntGetSExtValue(index)).ok()?)
+        } else {
+            return None;
+        };
+        if LLVMIsGlobalConstant(global) == 0 {
+            return None;
+        }
+        let init = LLVMGetInitializer(global);
+        if init.is_null() {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        if !constant_bytes(init, &mut bytes) {
+            return None;
+        }
+        let name = bytes.get(offset..offset.checked_add(len)?)?;
+        String::from_utf8(name.to_vec()).ok()
     }
-    let init = LLVMGetInitializer(global);
-    if init.is_null() {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    if !constant_bytes(init, &mut bytes) || offset + len > bytes.len() {
-        return None;
-    }
-    String::from_utf8(bytes[offset..offset + len].to_vec()).ok()
 }
 
+/// Replaces the call or invoke `site` by a call (invoke) of `target` with `args`, keeping an
+/// invoke's normal and unwind destinations.
+///
+/// # Safety
+/// `site` must be a call or invoke instruction in a function of a valid module, `target` a
+/// function of the same module whose parameters match `args`.
 unsafe fn replace_call(
-    builder: LLVMBuilderRef,
+    builder: &Builder,
     site: LLVMValueRef,
     target: LLVMValueRef,
     args: &mut [LLVMValueRef],
 ) {
-    LLVMPositionBuilderBefore(builder, site);
-    let ty = LLVMGlobalGetValueType(target);
-    let empty = c"".as_ptr();
-    let new = if LLVMGetInstructionOpcode(site) == LLVMOpcode::LLVMInvoke {
-        LLVMBuildInvoke2(
-            builder,
-            ty,
-            target,
-            args.as_mut_ptr(),
-            args.len() as u32,
-            LLVMGetNormalDest(site),
-            LLVMGetUnwindDest(site),
-            empty,
-        )
-    } else {
-        LLVMBuildCall2(
-            builder,
-            ty,
-            target,
-            args.as_mut_ptr(),
-            args.len() as u32,
-            empty,
-        )
-    };
-    LLVMReplaceAllUsesWith(site, new);
-    LLVMInstructionEraseFromParent(site);
+    let count = u32::try_from(args.len()).expect("a handful of arguments");
+    // SAFETY: see the function's contract; the builder belongs to the module's context.
+    unsafe {
+        LLVMPositionBuilderBefore(builder.as_ptr(), site);
+        let ty = LLVMGlobalGetValueType(target);
+        let empty = c"".as_ptr();
+        let new = if LLVMGetInstructionOpcode(site) == LLVMOpcode::LLVMInvoke {
+            LLVMBuildInvoke2(
+                builder.as_ptr(),
+                ty,
+                target,
+                args.as_mut_ptr(),
+                count,
+                LLVMGetNormalDest(site),
+                LLVMGetUnwindDest(site),
+                empty,
+            )
+        } else {
+            LLVMBuildCall2(
+                builder.as_ptr(),
+                ty,
+                target,
+                args.as_mut_ptr(),
+                count,
+                empty,
+            )
+        };
+        LLVMReplaceAllUsesWith(site, new);
+        LLVMInstructionEraseFromParent(site);
+    }
 }
 
 /// Rewrites the module's invocation sites for a group whose local entry table is `members` (in
@@ -191,59 +238,63 @@ unsafe fn replace_call(
 /// `module` must be a valid module that holds the runtime (the `quilt_invoke*` definitions) and the
 /// entries `quilt_fn_<ident>` of every member.
 pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<Site>, String> {
-    let mut sites = Vec::new();
-    let builder = LLVMCreateBuilderInContext(LLVMGetModuleContext(module));
-    let entry = |name: &str| -> Result<LLVMValueRef, String> {
-        function(module, &local_symbol(name))
-            .filter(|f| LLVMCountBasicBlocks(*f) > 0)
-            .ok_or_else(|| {
-                format!(
-                    "member '{name}' has no local wrapper {}",
-                    local_symbol(name)
-                )
-            })
-    };
-    let local_async = function(module, "quilt_invoke_async_local");
-    let i32t = LLVMInt32TypeInContext(LLVMGetModuleContext(module));
-    for (symbol, is_async) in [("quilt_invoke", false), ("quilt_invoke_async", true)] {
-        let Some(f) = function(module, symbol) else {
-            continue;
+    // SAFETY: `module` is valid and holds the runtime and the members' entries (caller); every
+    // value below comes from it, and the builder (disposed on every path) from its context.
+    unsafe {
+        let context = LLVMGetModuleContext(module);
+        let builder = Builder::new(context);
+        let entry = |name: &str| -> Result<LLVMValueRef, String> {
+            function(module, &local_symbol(name))
+                .filter(|f| LLVMCountBasicBlocks(*f) > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "member '{name}' has no local wrapper {}",
+                        local_symbol(name)
+                    )
+                })
         };
-        for site in call_sites(f) {
-            let symbol = value_name(LLVMGetBasicBlockParent(LLVMGetInstructionParent(site)));
-            let caller = format!("{:#}", rustc_demangle::demangle(&symbol));
-            let name = constant_name(LLVMGetOperand(site, 0), LLVMGetOperand(site, 1));
-            let index = name
-                .as_deref()
-                .and_then(|n| members.iter().position(|m| m == n));
-            let kind = match (name.as_deref(), index) {
-                (None, _) => SiteKind::Dynamic,
-                (Some(_), None) => SiteKind::Remote,
-                (Some(n), Some(i)) => {
-                    let input = LLVMGetOperand(site, 2);
-                    let input_len = LLVMGetOperand(site, 3);
-                    if is_async {
-                        let target = local_async
-                            .ok_or("the runtime's quilt_invoke_async_local is missing")?;
-                        let idx = LLVMConstInt(i32t, i as u64, 0);
-                        replace_call(builder, site, target, &mut [idx, input, input_len]);
-                        SiteKind::LocalAsync
-                    } else {
-                        let out = LLVMGetOperand(site, 4);
-                        replace_call(builder, site, entry(n)?, &mut [input, input_len, out]);
-                        SiteKind::Direct
-                    }
-                }
+        let local_async = function(module, "quilt_invoke_async_local");
+        let i32t = LLVMInt32TypeInContext(context);
+        let mut sites = Vec::new();
+        for (symbol, is_async) in [("quilt_invoke", false), ("quilt_invoke_async", true)] {
+            let Some(f) = function(module, symbol) else {
+                continue;
             };
-            sites.push(Site {
-                caller,
-                callee: name,
-                kind,
-            });
+            for site in call_sites(f) {
+                let symbol = value_name(LLVMGetBasicBlockParent(LLVMGetInstructionParent(site)));
+                let caller = format!("{:#}", rustc_demangle::demangle(&symbol));
+                let name = constant_name(LLVMGetOperand(site, 0), LLVMGetOperand(site, 1));
+                let index = name
+                    .as_deref()
+                    .and_then(|n| members.iter().position(|m| m == n));
+                let kind = match (name.as_deref(), index) {
+                    (None, _) => SiteKind::Dynamic,
+                    (Some(_), None) => SiteKind::Remote,
+                    (Some(n), Some(i)) => {
+                        let input = LLVMGetOperand(site, 2);
+                        let input_len = LLVMGetOperand(site, 3);
+                        if is_async {
+                            let target = local_async
+                                .ok_or("the runtime's quilt_invoke_async_local is missing")?;
+                            let idx = LLVMConstInt(i32t, i as u64, 0);
+                            replace_call(&builder, site, target, &mut [idx, input, input_len]);
+                            SiteKind::LocalAsync
+                        } else {
+                            let out = LLVMGetOperand(site, 4);
+                            replace_call(&builder, site, entry(n)?, &mut [input, input_len, out]);
+                            SiteKind::Direct
+                        }
+                    }
+                };
+                sites.push(Site {
+                    caller,
+                    callee: name,
+                    kind,
+                });
+            }
         }
+        Ok(sites)
     }
-    LLVMDisposeBuilder(builder);
-    Ok(sites)
 }
 
 /// Whether the module defines `symbol` (has a body for it).
@@ -251,5 +302,6 @@ pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<S
 /// # Safety
 /// `module` must be valid.
 pub unsafe fn defines(module: LLVMModuleRef, symbol: &str) -> bool {
-    function(module, symbol).is_some_and(|f| LLVMCountBasicBlocks(f) > 0)
+    // SAFETY: `module` is valid (caller); a found function is one of its values.
+    unsafe { function(module, symbol).is_some_and(|f| LLVMCountBasicBlocks(f) > 0) }
 }

@@ -10,6 +10,7 @@
 //! priority, which the linker sorts by priority while keeping the order of equal priorities. Every
 //! initializer thus runs once, before `main`, in the order the member sees in its own binary.
 
+use crate::llvm::cstr;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMLinkage;
@@ -31,78 +32,93 @@ pub struct Lowered {
 /// # Safety
 /// `module` must be a valid module, not used by another thread during the call.
 pub unsafe fn lower(module: LLVMModuleRef) -> Lowered {
-    Lowered {
-        constructors: lower_list(module, c"llvm.global_ctors", ".init_array"),
-        destructors: lower_list(module, c"llvm.global_dtors", ".fini_array"),
+    // SAFETY: `module` is valid and not shared during the call (caller).
+    unsafe {
+        Lowered {
+            constructors: lower_list(module, c"llvm.global_ctors", ".init_array"),
+            destructors: lower_list(module, c"llvm.global_dtors", ".fini_array"),
+        }
     }
 }
 
 /// Replaces the structor list `list` by one pointer global per entry in `section` (suffixed with
 /// the priority when it is explicit); returns the number of entries.
+///
+/// # Safety
+/// `module` must be a valid module.
 unsafe fn lower_list(module: LLVMModuleRef, list: &std::ffi::CStr, section: &str) -> usize {
-    let global = LLVMGetNamedGlobal(module, list.as_ptr());
-    if global.is_null() {
-        return 0;
-    }
-    let init = LLVMGetInitializer(global);
-    let mut entries = Vec::new();
-    // A zeroinitializer (an empty list) has no operands.
-    if !init.is_null() && LLVMIsAConstantAggregateZero(init).is_null() {
-        for i in 0..LLVMGetNumOperands(init) {
-            let entry = LLVMGetOperand(init, i as u32);
-            let priority = LLVMConstIntGetZExtValue(LLVMGetOperand(entry, 0));
-            let function = LLVMGetOperand(entry, 1);
-            if LLVMIsNull(function) == 0 {
-                entries.push((priority, function));
+    // SAFETY: `module` is valid (caller); a structor list is an array of `{ i32, ptr, ptr }`
+    // structs, which the verifier guarantees for every module LLVM parsed.
+    unsafe {
+        let global = LLVMGetNamedGlobal(module, list.as_ptr());
+        if global.is_null() {
+            return 0;
+        }
+        let init = LLVMGetInitializer(global);
+        let mut entries = Vec::new();
+        // A zeroinitializer (an empty list) has no operands.
+        if !init.is_null() && LLVMIsAConstantAggregateZero(init).is_null() {
+            for i in 0..LLVMGetNumOperands(init) {
+                let entry = LLVMGetOperand(init, i as u32);
+                let priority = LLVMConstIntGetZExtValue(LLVMGetOperand(entry, 0));
+                let function = LLVMGetOperand(entry, 1);
+                if LLVMIsNull(function) == 0 {
+                    entries.push((priority, function));
+                }
             }
         }
+        // Stable: entries of equal priority keep the order the member's own object file gives them.
+        entries.sort_by_key(|&(priority, _)| priority);
+        let ptr = LLVMPointerTypeInContext(LLVMGetModuleContext(module), 0);
+        let mut kept = Vec::with_capacity(entries.len());
+        for (priority, function) in &entries {
+            let slot = LLVMAddGlobal(module, ptr, c"__quilt_structor".as_ptr());
+            LLVMSetInitializer(slot, *function);
+            LLVMSetLinkage(slot, LLVMLinkage::LLVMInternalLinkage);
+            LLVMSetAlignment(slot, 8);
+            let name = if *priority == DEFAULT_PRIORITY {
+                section.to_string()
+            } else {
+                format!("{section}.{priority:05}")
+            };
+            LLVMSetSection(slot, cstr(&name).as_ptr());
+            kept.push(slot);
+        }
+        LLVMDeleteGlobal(global);
+        keep(module, &kept);
+        entries.len()
     }
-    // Stable: entries of equal priority keep the order the member's own object file gives them.
-    entries.sort_by_key(|&(priority, _)| priority);
-    let ptr = LLVMPointerTypeInContext(LLVMGetModuleContext(module), 0);
-    let mut kept = Vec::with_capacity(entries.len());
-    for (priority, function) in &entries {
-        let slot = LLVMAddGlobal(module, ptr, c"__quilt_structor".as_ptr());
-        LLVMSetInitializer(slot, *function);
-        LLVMSetLinkage(slot, LLVMLinkage::LLVMInternalLinkage);
-        LLVMSetAlignment(slot, 8);
-        let name = if *priority == DEFAULT_PRIORITY {
-            section.to_string()
-        } else {
-            format!("{section}.{priority:05}")
-        };
-        let name = std::ffi::CString::new(name).expect("section names have no NUL");
-        LLVMSetSection(slot, name.as_ptr());
-        kept.push(slot);
-    }
-    LLVMDeleteGlobal(global);
-    keep(module, &kept);
-    entries.len()
 }
 
 /// Adds `values` to `llvm.compiler.used`, so that the optimizer keeps them although nothing in the
 /// module refers to them.
+///
+/// # Safety
+/// `module` must be a valid module and `values` globals of it.
 unsafe fn keep(module: LLVMModuleRef, values: &[LLVMValueRef]) {
-    if values.is_empty() {
-        return;
-    }
-    let name = c"llvm.compiler.used";
-    let mut all = Vec::new();
-    let old = LLVMGetNamedGlobal(module, name.as_ptr());
-    if !old.is_null() {
-        let init = LLVMGetInitializer(old);
-        if !init.is_null() && LLVMIsAConstantAggregateZero(init).is_null() {
-            for i in 0..LLVMGetNumOperands(init) {
-                all.push(LLVMGetOperand(init, i as u32));
-            }
+    // SAFETY: `module` and `values` are valid (caller); the old list is read before it is deleted.
+    unsafe {
+        if values.is_empty() {
+            return;
         }
-        LLVMDeleteGlobal(old);
+        let name = c"llvm.compiler.used";
+        let mut all = Vec::new();
+        let old = LLVMGetNamedGlobal(module, name.as_ptr());
+        if !old.is_null() {
+            let init = LLVMGetInitializer(old);
+            if !init.is_null() && LLVMIsAConstantAggregateZero(init).is_null() {
+                for i in 0..LLVMGetNumOperands(init) {
+                    all.push(LLVMGetOperand(init, i as u32));
+                }
+            }
+            LLVMDeleteGlobal(old);
+        }
+        all.extend_from_slice(values);
+        let ptr = LLVMPointerTypeInContext(LLVMGetModuleContext(module), 0);
+        let array = LLVMConstArray2(ptr, all.as_mut_ptr(), all.len() as u64);
+        let used = LLVMAddGlobal(module, LLVMTypeOf(array), name.as_ptr());
+        LLVMSetInitializer(used, array);
+        LLVMSetLinkage(used, LLVMLinkage::LLVMAppendingLinkage);
+        LLVMSetSection(used, c"llvm.metadata".as_ptr());
     }
-    all.extend_from_slice(values);
-    let ptr = LLVMPointerTypeInContext(LLVMGetModuleContext(module), 0);
-    let array = LLVMConstArray2(ptr, all.as_mut_ptr(), all.len() as u64);
-    let used = LLVMAddGlobal(module, LLVMTypeOf(array), name.as_ptr());
-    LLVMSetInitializer(used, array);
-    LLVMSetLinkage(used, LLVMLinkage::LLVMAppendingLinkage);
-    LLVMSetSection(used, c"llvm.metadata".as_ptr());
 }

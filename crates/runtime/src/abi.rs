@@ -39,11 +39,16 @@ fn local_index(name: &[u8]) -> Option<usize> {
         .position(|e| e.name.as_bytes() == name)
 }
 
+/// The `len` bytes at `ptr` (any pointer when `len` is 0).
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes that outlive `'a`.
 unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if len == 0 {
         &[]
     } else {
-        std::slice::from_raw_parts(ptr, len)
+        // SAFETY: see the contract.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
     }
 }
 
@@ -64,21 +69,20 @@ pub unsafe extern "C" fn quilt_invoke(
     input_len: usize,
     out: *mut QuiltBuf,
 ) -> i32 {
-    let name = bytes(name, name_len);
-    if let Some(i) = local_index(name) {
-        let entry = LOCAL.get().unwrap().entries[i];
-        return local_call(entry.name, entry.func, input, input_len, out);
-    }
-    match name_str(name) {
-        Ok(name) => {
-            let (status, buf) = client::invoke(name, bytes(input, input_len), trace::Kind::Sync);
-            out.write(buf);
-            status
+    // SAFETY: the pointers describe readable memory and `out` is writable (caller); a local entry
+    // follows the entry ABI.
+    unsafe {
+        let name = bytes(name, name_len);
+        if let Some(i) = local_index(name) {
+            let entry = LOCAL.get().unwrap().entries[i];
+            return local_call(entry.name, entry.func, input, input_len, out);
         }
-        Err(buf) => {
-            out.write(buf);
-            sdk::ERR_UNKNOWN
-        }
+        let (status, buf) = match name_str(name) {
+            Ok(name) => client::invoke(name, bytes(input, input_len), trace::Kind::Sync),
+            Err(buf) => (sdk::ERR_UNKNOWN, buf),
+        };
+        out.write(buf);
+        status
     }
 }
 
@@ -97,16 +101,22 @@ pub unsafe fn local_call(
     input_len: usize,
     out: *mut QuiltBuf,
 ) -> i32 {
-    let status = if stack::has_room() && !trace::active() {
-        func(input, input_len, out)
-    } else {
-        traced_or_deep_call(name, func, input, input_len, out)
-    };
-    normalize(status, out)
+    // SAFETY: the pointers are valid for the callee and `func` follows the entry ABI (caller).
+    unsafe {
+        let status = if stack::has_room() && !trace::active() {
+            func(input, input_len, out)
+        } else {
+            traced_or_deep_call(name, func, input, input_len, out)
+        };
+        normalize(status, out)
+    }
 }
 
 /// The rest of [`local_call`], out of line: the span of a traced call, the fresh stack of a deep
 /// one.
+///
+/// # Safety
+/// As [`local_call`].
 #[inline(never)]
 unsafe fn traced_or_deep_call(
     name: &'static str,
@@ -116,12 +126,14 @@ unsafe fn traced_or_deep_call(
     out: *mut QuiltBuf,
 ) -> i32 {
     if stack::has_room() {
-        return trace::local_call(name, || func(input, input_len, out));
+        // SAFETY: as the caller's.
+        return trace::local_call(name, || unsafe { func(input, input_len, out) });
     }
     let call = Call(input, out);
     stack::on_fresh_thread(move || {
         let call = call;
-        trace::local_call(name, || func(call.0, input_len, call.1))
+        // SAFETY: as the caller's; the caller waits for this thread, so the pointers stay valid.
+        trace::local_call(name, || unsafe { func(call.0, input_len, call.1) })
     })
 }
 
@@ -138,23 +150,33 @@ unsafe impl Send for Call {}
 /// `out` must point to a buffer the callee filled (or left empty).
 #[inline(always)]
 pub unsafe fn normalize(status: i32, out: *mut QuiltBuf) -> i32 {
-    if status == sdk::OK && !(*out).ptr.is_null() {
-        return sdk::OK;
+    // SAFETY: `out` points to a filled buffer (caller).
+    unsafe {
+        if status == sdk::OK && !(*out).ptr.is_null() {
+            return sdk::OK;
+        }
+        normalize_slow(status, out)
     }
-    normalize_slow(status, out)
 }
 
+/// The rest of [`normalize`], out of line: errors and empty replies.
+///
+/// # Safety
+/// As [`normalize`].
 #[cold]
 #[inline(never)]
 unsafe fn normalize_slow(status: i32, out: *mut QuiltBuf) -> i32 {
     let status = client::status_of(server::http_status(status));
-    let text = if status == sdk::OK {
-        String::new()
-    } else {
-        String::from_utf8_lossy((*out).as_slice()).into_owned()
-    };
-    (*out).release();
-    out.write(QuiltBuf::copy_from(text.as_bytes()));
+    // SAFETY: `out` points to a filled buffer (caller), replaced here by a fresh one.
+    unsafe {
+        let text = if status == sdk::OK {
+            String::new()
+        } else {
+            String::from_utf8_lossy((*out).as_slice()).into_owned()
+        };
+        (*out).release();
+        out.write(QuiltBuf::copy_from(text.as_bytes()));
+    }
     status
 }
 
@@ -170,8 +192,8 @@ pub unsafe extern "C" fn quilt_invoke_async(
     input: *const u8,
     input_len: usize,
 ) -> u64 {
-    let name = bytes(name, name_len);
-    let input = bytes(input, input_len);
+    // SAFETY: both pointers describe readable memory (caller).
+    let (name, input) = unsafe { (bytes(name, name_len), bytes(input, input_len)) };
     if let Some(i) = local_index(name) {
         return spawn_local(i, input);
     }
@@ -196,7 +218,8 @@ pub unsafe extern "C" fn quilt_invoke_async_local(
     input: *const u8,
     input_len: usize,
 ) -> u64 {
-    spawn_local(index as usize, bytes(input, input_len))
+    // SAFETY: `input` describes readable memory (caller).
+    spawn_local(index as usize, unsafe { bytes(input, input_len) })
 }
 
 /// Waits for an asynchronous invocation.
@@ -205,9 +228,11 @@ pub unsafe extern "C" fn quilt_invoke_async_local(
 /// `handle` must come from `quilt_invoke_async*` and be awaited once; `out` must be writable.
 #[no_mangle]
 pub unsafe extern "C" fn quilt_await(handle: u64, out: *mut QuiltBuf) -> i32 {
-    let slot = pool::from_handle(handle);
+    // SAFETY: the handle is awaited once (caller).
+    let slot = unsafe { pool::from_handle(handle) };
     let (status, buf) = slot.wait();
-    out.write(buf);
+    // SAFETY: `out` is writable (caller).
+    unsafe { out.write(buf) };
     status
 }
 

@@ -120,5 +120,6 @@ pub fn into_handle(slot: Arc<Slot>) -> u64 {
 /// # Safety
 /// `handle` must come from `into_handle` and be taken back exactly once.
 pub unsafe fn from_handle(handle: u64) -> Arc<Slot> {
-    Arc::from_raw(handle as *const Slot)
+    // SAFETY: the handle is a pointer from `Arc::into_raw`, taken back once (caller).
+    unsafe { Arc::from_raw(handle as *const Slot) }
 }

@@ -68,6 +68,7 @@ impl QuiltBuf {
         if ptr.is_null() {
             std::alloc::handle_alloc_error(std::alloc::Layout::array::<u8>(cap).unwrap());
         }
+        // SAFETY: `ptr` holds `cap >= len` bytes and cannot overlap `bytes`, which we borrow.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
         QuiltBuf {
             ptr,
@@ -101,5 +102,6 @@ impl QuiltBuf {
 /// # Safety
 /// `out` must point to a writable `QuiltBuf`.
 pub unsafe fn write_out(out: *mut QuiltBuf, bytes: &[u8]) {
-    out.write(QuiltBuf::copy_from(bytes));
+    // SAFETY: `out` is writable (caller).
+    unsafe { out.write(QuiltBuf::copy_from(bytes)) };
 }

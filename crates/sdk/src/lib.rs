@@ -254,27 +254,24 @@ pub mod __private {
         let input = if len == 0 {
             &[][..]
         } else {
-            std::slice::from_raw_parts(input, len)
+            // SAFETY: `input` points to `len` readable bytes (caller).
+            unsafe { std::slice::from_raw_parts(input, len) }
         };
-        match catch_unwind(AssertUnwindSafe(|| f(input))) {
-            Ok(Ok(reply)) => {
-                abi::write_out(out, &reply);
-                abi::OK
-            }
-            Ok(Err(e)) => {
-                abi::write_out(out, e.to_string().as_bytes());
-                e.status()
-            }
+        let (reply, status) = match catch_unwind(AssertUnwindSafe(|| f(input))) {
+            Ok(Ok(reply)) => (reply, abi::OK),
+            Ok(Err(e)) => (e.to_string().into_bytes(), e.status()),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic".into());
-                abi::write_out(out, format!("panicked: {what}").as_bytes());
-                abi::ERR_HANDLER
+                (format!("panicked: {what}").into_bytes(), abi::ERR_HANDLER)
             }
-        }
+        };
+        // SAFETY: `out` is writable (caller).
+        unsafe { abi::write_out(out, &reply) };
+        status
     }
 
     /// Runs a JSON handler behind the ABI.
@@ -292,11 +289,14 @@ pub mod __private {
         Resp: Serialize,
         F: FnOnce(Req) -> Result<Resp, Error>,
     {
-        run_bytes(input, len, out, |bytes| {
-            let req: Req = serde_json::from_slice(bytes)
-                .map_err(|e| Error::BadPayload(format!("request: {e}")))?;
-            encode(&f(req)?)
-        })
+        // SAFETY: the same contract as ours (caller).
+        unsafe {
+            run_bytes(input, len, out, |bytes| {
+                let req: Req = serde_json::from_slice(bytes)
+                    .map_err(|e| Error::BadPayload(format!("request: {e}")))?;
+                encode(&f(req)?)
+            })
+        }
     }
 }
 
