@@ -133,8 +133,9 @@ async fn merged_random_workflows_answer_as_unmerged() {
         .filter(|o| o.unmerged != o.merged)
         .collect();
     for o in &differed {
+        let workflow = app.workflows.iter().find(|w| w.seed == o.request.seed);
         println!(
-            "differs: seed {} request {} {}\n  unmerged: {}\n  merged:   {}",
+            "differs: seed {} request {} {}\n  unmerged: {}\n  merged:   {}\n  workflow: {workflow:?}",
             o.request.seed,
             o.request.label,
             String::from_utf8_lossy(&o.request.body[..o.request.body.len().min(120)]),
