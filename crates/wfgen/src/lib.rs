@@ -32,6 +32,9 @@ use std::path::{Path, PathBuf};
 /// The root function of a generated app.
 pub const ROOT: &str = "dispatch";
 
+/// The nodes one function hosts, with their seeds.
+type Hosted<'a> = Vec<(u64, &'a Node)>;
+
 /// A generated app on disk.
 #[derive(Debug, Clone)]
 pub struct GeneratedApp {
@@ -90,8 +93,7 @@ pub fn requests(seed: u64) -> Vec<Request> {
 /// are left alone, so rebuilding an unchanged app is cheap); `sdk` is the `quilt-sdk` crate.
 pub fn write_app(dir: &Path, seeds: &[u64], sdk: &Path) -> Result<GeneratedApp> {
     let workflows: Vec<Workflow> = seeds.iter().map(|&s| Workflow::generate(s)).collect();
-    // Function name -> (language, the nodes it hosts).
-    let mut functions: BTreeMap<String, (Lang, Vec<(u64, &Node)>)> = BTreeMap::new();
+    let mut functions: BTreeMap<String, (Lang, Hosted)> = BTreeMap::new();
     let mut edges: BTreeSet<(String, String)> = BTreeSet::new();
     for w in &workflows {
         edges.insert((ROOT.to_string(), w.nodes[0].function()));
