@@ -55,18 +55,23 @@ pub fn build_lock() -> std::fs::File {
 /// The app at `<workspace>/<rel>` (e.g. `examples/hello`, `tests/apps/faults`), built once per
 /// process.
 pub fn built(rel: &str) -> Manifest {
-    static BUILT: OnceLock<Mutex<HashMap<String, Manifest>>> = OnceLock::new();
+    built_at(&root().join(rel))
+}
+
+/// The app in folder `dir`, built once per process.
+pub fn built_at(dir: &Path) -> Manifest {
+    static BUILT: OnceLock<Mutex<HashMap<PathBuf, Manifest>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
-    if let Some(m) = built.get(rel) {
+    if let Some(m) = built.get(dir) {
         return m.clone();
     }
     quilt_target_dir();
-    let manifest = Manifest::load(&root().join(rel)).expect("valid manifest");
+    let manifest = Manifest::load(dir).expect("valid manifest");
     {
         let _lock = build_lock();
         quilt_build::build_app(&manifest).expect("the app builds");
     }
-    built.insert(rel.to_string(), manifest.clone());
+    built.insert(dir.to_path_buf(), manifest.clone());
     manifest
 }
 
