@@ -34,10 +34,6 @@ fn guarded_app() -> tempfile::TempDir {
     let manifest = std::fs::read_to_string(src.join("quilt.toml"))
         .unwrap()
         .replace(
-            "source = \"functions/",
-            &format!("source = \"{}/functions/", src.display()),
-        )
-        .replace(
             "name = \"upper\"\nlanguage = \"c\"",
             "name = \"upper\"\ndomain = \"payments\"\nlanguage = \"c\"",
         )
@@ -47,6 +43,7 @@ fn guarded_app() -> tempfile::TempDir {
         );
     assert!(manifest.contains("domain = \"payments\"") && manifest.contains("isolate = true"));
     std::fs::write(dir.path().join("quilt.toml"), manifest).unwrap();
+    common::copy_dir(&src.join("functions"), &dir.path().join("functions"));
     dir
 }
 
