@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+#[path = "../../platform/tests/common/mod.rs"]
+mod common;
+
 fn home() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -321,10 +324,6 @@ fn trust_domains_and_isolation_are_never_merged_without_override() {
     let text = std::fs::read_to_string(src.join("quilt.toml"))
         .unwrap()
         .replace(
-            "source = \"functions/",
-            &format!("source = \"{}/functions/", src.display()),
-        )
-        .replace(
             "name = \"upper\"\nlanguage = \"c\"",
             "name = \"upper\"\ndomain = \"payments\"\nlanguage = \"c\"",
         )
@@ -333,6 +332,7 @@ fn trust_domains_and_isolation_are_never_merged_without_override() {
             "name = \"decorate\"\nisolate = true\nlanguage = \"rust\"",
         );
     std::fs::write(dir.path().join("quilt.toml"), text).unwrap();
+    common::copy_dir(&src.join("functions"), &dir.path().join("functions"));
     let m = Manifest::load(dir.path()).unwrap();
     let check = |tree: &str, allow: bool| {
         let tree = Tree::parse(Path::new("t.tree"), tree).unwrap();

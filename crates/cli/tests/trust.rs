@@ -34,10 +34,6 @@ fn guarded_app() -> tempfile::TempDir {
     let manifest = std::fs::read_to_string(src.join("quilt.toml"))
         .unwrap()
         .replace(
-            "source = \"functions/",
-            &format!("source = \"{}/functions/", src.display()),
-        )
-        .replace(
             "name = \"upper\"\nlanguage = \"c\"",
             "name = \"upper\"\ndomain = \"payments\"\nlanguage = \"c\"",
         )
@@ -47,6 +43,7 @@ fn guarded_app() -> tempfile::TempDir {
         );
     assert!(manifest.contains("domain = \"payments\"") && manifest.contains("isolate = true"));
     std::fs::write(dir.path().join("quilt.toml"), manifest).unwrap();
+    common::copy_dir(&src.join("functions"), &dir.path().join("functions"));
     dir
 }
 
@@ -215,4 +212,137 @@ fn quilt_up_listens_on_loopback_only() {
         "port {}",
         addr.port()
     );
+}
+
+/// User and system CPU time of a process, seconds (from /proc/<pid>/stat).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// `quilt up` started with an open file limit of 256 (hard 512) and flooded by more clients than
+/// it has files, each sending a head that announces a body and never sending it: the platform
+/// raises its limit to 512, holds what fits and answers the others 503 at once (or closes them),
+/// cuts the held ones after the body timeout, answers /healthz and requests throughout, and does
+/// not spin (its CPU time over the flood stays a fraction of the wall time).
+#[test]
+fn a_slow_body_flood_under_a_low_file_limit_is_shed_without_spinning() {
+    use std::os::unix::process::CommandExt;
+    // This process opens the flood: its own soft limit goes up to its hard one.
+    let mut own = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut own);
+        own.rlim_cur = own.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &own);
+    }
+    let flood = 600;
+    assert!(
+        own.rlim_cur > flood as u64 + 200,
+        "this test needs more files: {own:?}"
+    );
+    let app = common::built("tests/apps/faults");
+    assert_eq!(app.platform.body_timeout_s, 1.5);
+    let mut cmd = quilt();
+    cmd.arg("up")
+        .arg(&app.dir)
+        .args(["--port", "0", "--no-build"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 512,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("starting quilt up");
+    let pid = child.id();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let log = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next().expect("quilt up printed its gateway").unwrap();
+        if let Some(url) = line.strip_prefix("QUILT_GATEWAY http://") {
+            break url.trim().parse().unwrap();
+        }
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    let cpu_before = cpu_seconds(pid);
+    let (shed, cut, closed) = rt.block_on(async {
+        let head = "POST /echo HTTP/1.1\r\nHost: q\r\nContent-Length: 10\r\n\r\n";
+        let clients = common::stalled_clients(addr, flood, head, &[], Duration::from_secs(6));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let health = tokio::time::timeout(Duration::from_secs(2), common::get(addr, "/healthz"))
+            .await
+            .expect("/healthz answers during the flood");
+        assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+        let r = tokio::time::timeout(Duration::from_secs(2), common::post(addr, "/echo", "{}"))
+            .await
+            .expect("a request is answered during the flood");
+        assert!(r.status == 200 || r.status == 503, "{r:?}");
+        let (mut shed, mut cut, mut closed) = (0, 0, 0);
+        for (reply, took) in common::replies(clients).await {
+            if reply.starts_with("HTTP/1.1 503") {
+                shed += 1;
+            } else if reply.starts_with("HTTP/1.1 408") {
+                assert!(took < Duration::from_secs(4), "cut after {took:?}");
+                cut += 1;
+            } else {
+                assert!(reply.is_empty(), "{reply}");
+                closed += 1;
+            }
+        }
+        (shed, cut, closed)
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let after = rt.block_on(common::post(addr, "/echo", r#"{"after":1}"#));
+    let metrics = rt.block_on(common::get(addr, "/metrics")).body;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    println!("{files}; flood of {flood}: {shed} shed (503), {cut} cut (408), {closed} closed; gateway CPU {cpu:.2} s over {wall:.2} s");
+    assert!(
+        files.contains(" 512 "),
+        "the soft limit was raised to the hard one: {files}"
+    );
+    let max = common::metric(&metrics, "quilt_gateway_max_connections", &[]).unwrap();
+    assert!(max > 0.0 && max < 512.0, "{max}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&format!("holds up to {max} client connections"))),
+        "the limit is logged: {log:?}"
+    );
+    assert!(cut as f64 <= max && cut > 0, "{cut} held and cut");
+    assert!(shed > 0, "none shed");
+    assert!(
+        cpu < 0.5 * wall,
+        "the gateway used {cpu:.2} s of CPU in {wall:.2} s"
+    );
+    assert_eq!((after.status, after.body.as_str()), (200, r#"{"after":1}"#));
 }

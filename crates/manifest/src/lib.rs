@@ -52,7 +52,8 @@ pub struct Function {
     pub name: String,
     /// Source language.
     pub language: Language,
-    /// Source path, absolute (a crate folder for Rust; a file or folder for C/C++).
+    /// Source path, absolute and inside the app folder once symlinks are resolved (a crate folder
+    /// for Rust; a file or folder for C/C++).
     pub source: PathBuf,
     /// Memory limit per instance in MiB.
     pub memory_mb: u64,
@@ -105,6 +106,14 @@ pub struct PlatformSettings {
     /// Seconds a client may take to send a request's headers before the gateway closes the
     /// connection (slow or idle clients cannot hold connections open).
     pub header_timeout_s: f64,
+    /// Seconds the gateway waits for the next bytes of a request body before it answers 408 and
+    /// closes the connection (nginx's `client_body_timeout`).
+    pub body_timeout_s: f64,
+    /// Client connections the gateway holds at most (more are answered 503 and closed); unset:
+    /// as many as the open file limit allows.
+    pub max_connections: Option<usize>,
+    /// MiB that request bodies still being received may hold together (503 beyond).
+    pub body_memory_mb: u64,
 }
 
 /// Storage services `quilt up` starts for an app and passes to its functions.
@@ -260,6 +269,9 @@ struct RawPlatform {
     idle_timeout_s: Option<f64>,
     max_body_bytes: Option<usize>,
     header_timeout_s: Option<f64>,
+    body_timeout_s: Option<f64>,
+    max_connections: Option<usize>,
+    body_memory_mb: Option<u64>,
 }
 
 struct Validator<'a> {
@@ -318,14 +330,30 @@ impl Validator<'_> {
             idle_timeout_s: raw.platform.idle_timeout_s.unwrap_or(300.0),
             max_body_bytes: raw.platform.max_body_bytes.unwrap_or(6 * 1024 * 1024),
             header_timeout_s: raw.platform.header_timeout_s.unwrap_or(10.0),
+            body_timeout_s: raw.platform.body_timeout_s.unwrap_or(60.0),
+            max_connections: raw.platform.max_connections,
+            body_memory_mb: raw.platform.body_memory_mb.unwrap_or(256),
         };
         for (field, value) in [
             ("platform.idle_timeout_s", platform.idle_timeout_s),
             ("platform.header_timeout_s", platform.header_timeout_s),
+            ("platform.body_timeout_s", platform.body_timeout_s),
         ] {
             if !value.is_finite() || value <= 0.0 {
                 return Err(self.err(field, format!("{value} is not a positive number")));
             }
+        }
+        if platform.max_connections == Some(0) {
+            return Err(self.err("platform.max_connections", "0: must be at least 1"));
+        }
+        if platform.body_memory_mb.saturating_mul(1 << 20) < platform.max_body_bytes as u64 {
+            return Err(self.err(
+                "platform.body_memory_mb",
+                format!(
+                    "{} MiB cannot hold one body of max_body_bytes ({} bytes)",
+                    platform.body_memory_mb, platform.max_body_bytes
+                ),
+            ));
         }
         Ok(Manifest {
             dir: self.dir.to_path_buf(),
@@ -366,6 +394,25 @@ impl Validator<'_> {
                 format!("'{}' does not exist", source.display()),
             ));
         }
+        // Sources are read and compiled by `quilt build`: a manifest must not reach outside its
+        // app (`/etc/passwd`, `../other`, or a symlink pointing elsewhere).
+        let inside = match (self.dir.canonicalize(), source.canonicalize()) {
+            (Ok(dir), Ok(resolved)) => resolved.starts_with(&dir).then_some(()).ok_or_else(|| {
+                format!(
+                    "'{}' of function '{}' lies outside the app folder '{}' (it resolves to '{}')",
+                    f.source.display(),
+                    f.name,
+                    dir.display(),
+                    resolved.display()
+                )
+            }),
+            (Err(e), _) | (_, Err(e)) => Err(format!(
+                "cannot resolve '{}' of function '{}': {e}",
+                source.display(),
+                f.name
+            )),
+        };
+        inside.map_err(|m| self.err(at("source"), m))?;
         if language == Language::Rust && !source.join("Cargo.toml").is_file() {
             return Err(self.err(
                 at("source"),

@@ -167,7 +167,11 @@ fn limits_are_checked() {
         &GOOD.replace("max_instances = 3", "max_instances = 3\nmin_instances = 5"),
     );
     assert!(e.contains("functions[0].min_instances"), "{e}");
-    for (field, value) in [("header_timeout_s", "0.0"), ("idle_timeout_s", "-3.0")] {
+    for (field, value) in [
+        ("header_timeout_s", "0.0"),
+        ("idle_timeout_s", "-3.0"),
+        ("body_timeout_s", "0.0"),
+    ] {
         let e = err_of(&files, &format!("{GOOD}\n[platform]\n{field} = {value}\n"));
         assert!(
             e.contains(&format!("platform.{field}")) && e.contains("not a positive number"),
@@ -181,9 +185,43 @@ fn limits_are_checked() {
     )
     .unwrap();
     assert_eq!(m.platform.header_timeout_s, 2.5);
+    let defaults = parse(dir.path(), GOOD).unwrap().platform;
+    assert_eq!(defaults.header_timeout_s, 10.0);
     assert_eq!(
-        parse(dir.path(), GOOD).unwrap().platform.header_timeout_s,
-        10.0
+        (
+            defaults.body_timeout_s,
+            defaults.max_connections,
+            defaults.body_memory_mb
+        ),
+        (60.0, None, 256)
+    );
+    let e = err_of(
+        &files,
+        &format!("{GOOD}\n[platform]\nmax_connections = 0\n"),
+    );
+    assert!(e.contains("platform.max_connections"), "{e}");
+    let e = err_of(
+        &files,
+        &format!("{GOOD}\n[platform]\nbody_memory_mb = 1\nmax_body_bytes = 2000000\n"),
+    );
+    assert!(
+        e.contains("platform.body_memory_mb") && e.contains("2000000"),
+        "{e}"
+    );
+    let m = parse(
+        dir.path(),
+        &format!(
+            "{GOOD}\n[platform]\nbody_timeout_s = 5.0\nmax_connections = 100\nbody_memory_mb = 8\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            m.platform.body_timeout_s,
+            m.platform.max_connections,
+            m.platform.body_memory_mb
+        ),
+        (5.0, Some(100), 8)
     );
 }
 
@@ -209,5 +247,46 @@ fn every_name_that_becomes_a_path_refuses_escapes_and_control_characters() {
                 "one line, control characters escaped: {e:?}"
             );
         }
+    }
+}
+
+#[test]
+fn sources_outside_the_app_folder_are_refused() {
+    // A sibling app next to this one, a file elsewhere, and symlinks pointing out of the app.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("app");
+    for f in ["front/Cargo.toml", "upper.c", "inner/upper.c"] {
+        let p = dir.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "").unwrap();
+    }
+    std::fs::create_dir_all(parent.path().join("other")).unwrap();
+    std::fs::write(parent.path().join("other/upper.c"), "").unwrap();
+    std::os::unix::fs::symlink(parent.path().join("other"), dir.join("linked")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd.c")).unwrap();
+    for bad in [
+        "/etc/passwd",
+        "../other/upper.c",
+        "inner/../../other/upper.c",
+        "linked/upper.c",
+        "passwd.c",
+    ] {
+        let text = GOOD.replace("source = \"upper.c\"", &format!("source = {bad:?}"));
+        let e = parse(&dir, &text).unwrap_err();
+        assert!(e.contains("quilt.toml"), "names the file: {e}");
+        assert!(
+            e.contains("functions[1].source") && e.contains("function 'upper'"),
+            "{bad}: names the field and the function: {e}"
+        );
+        assert!(
+            e.contains(bad) && e.contains("outside the app folder"),
+            "{bad}: {e}"
+        );
+    }
+    // Paths that stay inside, through `..` or a symlink within the app, are fine.
+    std::os::unix::fs::symlink(dir.join("inner"), dir.join("alias")).unwrap();
+    for good in ["inner/../upper.c", "alias/upper.c", "./inner/upper.c"] {
+        let text = GOOD.replace("source = \"upper.c\"", &format!("source = {good:?}"));
+        assert!(parse(&dir, &text).is_ok(), "{good}");
     }
 }

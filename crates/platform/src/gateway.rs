@@ -7,8 +7,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Routing state of the gateway.
 pub(crate) struct Gateway {
@@ -16,9 +17,112 @@ pub(crate) struct Gateway {
     pub shared: Arc<Shared>,
     pub max_body: usize,
     /// How long a client may take to send a request's headers.
-    pub header_timeout: std::time::Duration,
+    pub header_timeout: Duration,
+    /// How long the gateway waits for the next bytes of a request body (408 beyond).
+    pub body_timeout: Duration,
+    /// Bytes held in incomplete request bodies, across connections, and their bound.
+    pub body_memory: BodyMemory,
     /// Where requests for routes this gateway does not serve go (an outer gateway).
     pub upstream: Option<String>,
+}
+
+/// The memory held by request bodies still being received, and its bound (503 beyond).
+pub(crate) struct BodyMemory {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl BodyMemory {
+    pub fn new(limit: usize) -> Self {
+        BodyMemory {
+            held: AtomicUsize::new(0),
+            limit,
+        }
+    }
+}
+
+/// One body's part of the [`BodyMemory`], given back when dropped.
+struct BodyHold<'a> {
+    memory: &'a BodyMemory,
+    gauge: &'a prometheus::IntGauge,
+    bytes: usize,
+}
+
+impl BodyHold<'_> {
+    /// Holds `n` more bytes; false (and nothing held) when the bound would be passed.
+    fn grow(&mut self, n: usize) -> bool {
+        let limit = self.memory.limit;
+        let grown = self
+            .memory
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + n <= limit).then_some(held + n)
+            })
+            .is_ok();
+        if grown {
+            self.bytes += n;
+            self.gauge.add(n as i64);
+        }
+        grown
+    }
+}
+
+impl Drop for BodyHold<'_> {
+    fn drop(&mut self) {
+        self.memory.held.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.gauge.sub(self.bytes as i64);
+    }
+}
+
+/// Why a request body was not read.
+enum BodyError {
+    /// Over `max_body` (413).
+    TooLarge,
+    /// No bytes for `body_timeout` (408).
+    Timeout,
+    /// Incomplete bodies hold the whole body memory (503).
+    NoMemory,
+    /// The connection failed (400).
+    Read(String),
+}
+
+/// Counts a request whose client went away before it was answered (dropped unanswered: hyper
+/// drops the request's future when its connection closes).
+struct Unanswered<'a> {
+    metrics: &'a crate::metrics::Metrics,
+    function: &'a str,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.metrics
+                .aborted
+                .with_label_values(&[self.function])
+                .inc();
+        }
+    }
+}
+
+/// An error answer after which the connection is closed (the client is slow, or the gateway is
+/// short of memory), with `Retry-After` when retrying later may succeed.
+fn closing_error(
+    code: StatusCode,
+    message: &str,
+    function: &str,
+    retry_after: Option<u64>,
+) -> Response<Full<Bytes>> {
+    let mut resp = json_error(code, message, function);
+    let headers = resp.headers_mut();
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    if let Some(seconds) = retry_after {
+        headers.insert(hyper::header::RETRY_AFTER, seconds.into());
+    }
+    resp
 }
 
 fn json_error(code: StatusCode, message: &str, function: &str) -> Response<Full<Bytes>> {
@@ -85,18 +189,17 @@ impl Gateway {
     async fn to_upstream(&self, upstream: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_string();
         let name = path.trim_start_matches('/').to_string();
+        let (parts, body) = req.into_parts();
+        let body = match self.read_body(&parts.headers, body).await {
+            Ok(body) => body,
+            Err(e) => return self.body_error(e, &name),
+        };
         let result = async {
             let stream = tokio::net::TcpStream::connect(upstream).await?;
             let _ = stream.set_nodelay(true);
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
             tokio::spawn(conn);
-            let (parts, body) = req.into_parts();
-            let body = Limited::new(body, self.max_body)
-                .collect()
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?
-                .to_bytes();
             let resp = sender
                 .send_request(Request::from_parts(parts, Full::new(body)))
                 .await?;
@@ -162,10 +265,11 @@ impl Gateway {
                         "",
                     );
                 }
-                let body = Limited::new(req.into_body(), 64).collect().await;
-                let on = match body.map(|b| b.to_bytes()) {
-                    Ok(b) if b.as_ref() == b"on" || b.as_ref() == b"true" => true,
-                    Ok(b) if b.as_ref() == b"off" || b.as_ref() == b"false" => false,
+                let body = Limited::new(req.into_body(), 64).collect();
+                let body = tokio::time::timeout(self.body_timeout, body).await;
+                let on = match body.map(|b| b.map(|b| b.to_bytes())) {
+                    Ok(Ok(b)) if b.as_ref() == b"on" || b.as_ref() == b"true" => true,
+                    Ok(Ok(b)) if b.as_ref() == b"off" || b.as_ref() == b"false" => false,
                     _ => {
                         return json_error(
                             StatusCode::BAD_REQUEST,
@@ -210,7 +314,13 @@ impl Gateway {
         let started = Instant::now();
         let m = &self.shared.metrics;
         m.requests.with_label_values(&[name]).inc();
+        let mut unanswered = Unanswered {
+            metrics: m,
+            function: name,
+            answered: false,
+        };
         let resp = self.invoke(pool, req).await;
+        unanswered.answered = true;
         m.latency
             .with_label_values(&[name])
             .observe(started.elapsed().as_secs_f64());
@@ -218,6 +328,89 @@ impl Gateway {
             .with_label_values(&[name, resp.status().as_str()])
             .inc();
         resp
+    }
+
+    /// Reads a request body: at most `max_body` bytes, each read within `body_timeout` of the
+    /// previous one, and only while incomplete bodies hold less than the body memory.
+    async fn read_body(
+        &self,
+        headers: &hyper::HeaderMap,
+        mut body: Incoming,
+    ) -> Result<Bytes, BodyError> {
+        let declared = headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return Err(BodyError::TooLarge);
+        }
+        let mut hold = BodyHold {
+            memory: &self.body_memory,
+            gauge: &self.shared.metrics.body_bytes,
+            bytes: 0,
+        };
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0;
+        loop {
+            let frame = match tokio::time::timeout(self.body_timeout, body.frame()).await {
+                Err(_) => return Err(BodyError::Timeout),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(BodyError::Read(e.to_string())),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            len += data.len();
+            if len > self.max_body {
+                return Err(BodyError::TooLarge);
+            }
+            if !hold.grow(data.len()) {
+                return Err(BodyError::NoMemory);
+            }
+            chunks.push(data);
+        }
+        Ok(match chunks.len() {
+            1 => chunks.pop().expect("one chunk"),
+            _ => chunks.concat().into(),
+        })
+    }
+
+    /// The answer to a body that was not read.
+    fn body_error(&self, e: BodyError, name: &str) -> Response<Full<Bytes>> {
+        match e {
+            BodyError::TooLarge => json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body is larger than {} bytes", self.max_body),
+                name,
+            ),
+            BodyError::Timeout => closing_error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body stalled: no bytes for {} s (body_timeout_s)",
+                    self.body_timeout.as_secs_f64()
+                ),
+                name,
+                None,
+            ),
+            BodyError::NoMemory => {
+                self.shared.metrics.body_memory_refusals.inc();
+                closing_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        "the gateway holds its limit of {} MiB of incomplete request bodies \
+                         (body_memory_mb); retry later",
+                        self.body_memory.limit as f64 / (1 << 20) as f64
+                    ),
+                    name,
+                    Some(1),
+                )
+            }
+            BodyError::Read(e) => json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read request: {e}"),
+                name,
+            ),
+        }
     }
 
     async fn invoke(&self, pool: &Arc<Pool>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -229,36 +422,11 @@ impl Gateway {
                 name,
             );
         }
-        let too_large = || {
-            json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body is larger than {} bytes", self.max_body),
-                name,
-            )
-        };
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > self.max_body) {
-            return too_large();
-        }
         let trace = self.trace_headers(req.headers());
-        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return too_large()
-            }
-            Err(e) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("cannot read request: {e}"),
-                    name,
-                )
-            }
+        let (parts, body) = req.into_parts();
+        let body = match self.read_body(&parts.headers, body).await {
+            Ok(body) => body,
+            Err(e) => return self.body_error(e, name),
         };
         if self
             .shared

@@ -23,6 +23,10 @@ use tokio::sync::oneshot;
 /// How long an instance may take to announce its port.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long an instance being recycled (one of its requests ran past its timeout) may finish its
+/// other requests before it is killed.
+const RECYCLE_GRACE: Duration = Duration::from_secs(1);
+
 /// Something the gateway routes to: a function binary, or a merged binary serving one entry.
 #[derive(Debug, Clone)]
 pub struct Deployable {
@@ -119,11 +123,15 @@ pub(crate) struct Instance {
     idle_conns: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     exit: Mutex<Option<String>>,
     alive: AtomicBool,
+    /// Taken out of service because a request ran past its timeout; killed once drained.
+    recycled: AtomicBool,
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 struct State {
     instances: Vec<Arc<Instance>>,
+    /// Recycled instances finishing their other requests (no longer routed to).
+    draining: Vec<Arc<Instance>>,
     starting: usize,
     waiters: VecDeque<Waiter>,
     next_id: u64,
@@ -238,6 +246,7 @@ impl Pool {
             shared,
             state: Mutex::new(State {
                 instances: Vec::new(),
+                draining: Vec::new(),
                 starting: 0,
                 waiters: VecDeque::new(),
                 next_id: 0,
@@ -275,22 +284,34 @@ impl Pool {
     ) -> Result<Forwarded, ForwardError> {
         let deadline = Instant::now() + self.spec.timeout;
         let lease = self.acquire(deadline).await?;
-        // Ends with this future, also when the caller gives up and drops it.
-        let _busy = BusyStretch::start(&self.usage.busy);
-        let result = self.exchange(&lease, body, trace, deadline).await;
-        self.usage.served.fetch_add(1, Ordering::Relaxed);
-        result
+        // The exchange runs on a task of its own that holds the slot until the instance answers:
+        // neither a client that goes away nor a timeout gives back a slot whose execution still
+        // runs in the instance.
+        let (reply, answer) = oneshot::channel();
+        let pool = Arc::clone(self);
+        tokio::spawn(async move {
+            let _busy = BusyStretch::start(&pool.usage.busy);
+            pool.exchange(&lease, body, trace, deadline, reply).await;
+            pool.usage.served.fetch_add(1, Ordering::Relaxed);
+        });
+        answer.await.unwrap_or_else(|_| {
+            Err(ForwardError::Failed(
+                self.spec.name.clone(),
+                "the exchange with the instance ended without an answer".into(),
+            ))
+        })
     }
 
     async fn exchange(
-        &self,
+        self: &Arc<Pool>,
         lease: &Lease,
         body: Bytes,
         trace: Option<(hyper::header::HeaderValue, hyper::header::HeaderValue)>,
         deadline: Instant,
-    ) -> Result<Forwarded, ForwardError> {
+        reply: oneshot::Sender<Result<Forwarded, ForwardError>>,
+    ) {
         let name = &self.spec.name;
-        let timeout_err = || ForwardError::Timeout(name.clone(), self.spec.timeout.as_millis());
+        let started = Instant::now();
         let exchange = async {
             let mut sender = match lease.instance.take_conn() {
                 Some(s) => s,
@@ -324,14 +345,75 @@ impl Pool {
                 spans,
             })
         };
-        match tokio::time::timeout_at(deadline.into(), exchange).await {
-            Ok(Ok(reply)) => Ok(reply),
+        let mut exchange = std::pin::pin!(exchange);
+        let answer = match tokio::time::timeout_at(deadline.into(), exchange.as_mut()).await {
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(ForwardError::Failed(
                 name.clone(),
                 lease.instance.failure(&e).await,
             )),
-            Err(_) => Err(timeout_err()),
+            Err(_) => Err(ForwardError::Timeout(
+                name.clone(),
+                self.spec.timeout.as_millis(),
+            )),
+        };
+        let timed_out = matches!(answer, Err(ForwardError::Timeout(..)));
+        let _ = reply.send(answer);
+        if timed_out {
+            // The client has its 504. The execution keeps its slot until it ends, for at most the
+            // timeout counted from when it reached the instance (a request may have waited in
+            // the queue first); past that, the instance is recycled, as Lambda does.
+            let limit = started + self.spec.timeout;
+            if tokio::time::timeout_at(limit.into(), exchange)
+                .await
+                .is_err()
+            {
+                self.recycle(&lease.instance);
+            }
         }
+    }
+
+    /// Takes an instance out of service after one of its requests ran past its timeout (its
+    /// execution may never end): no new requests go to it, its other requests get
+    /// [`RECYCLE_GRACE`] to finish (then fail with a 502 naming the recycle), then it is killed.
+    /// Replacements start as requests need them.
+    fn recycle(self: &Arc<Pool>, instance: &Arc<Instance>) {
+        if instance.recycled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let mut st = self.state.lock().unwrap();
+            instance.alive.store(false, Ordering::Release);
+            let before = st.instances.len();
+            st.instances.retain(|i| !Arc::ptr_eq(i, instance));
+            if st.instances.len() == before {
+                // Gone already (exited or stopped).
+                return;
+            }
+            st.draining.push(Arc::clone(instance));
+            self.shared
+                .metrics
+                .recycles
+                .with_label_values(&[&self.spec.name])
+                .inc();
+            tracing::warn!(
+                function = %self.spec.name,
+                instance = instance.id,
+                "recycling the instance: a request ran past its timeout of {} ms",
+                self.spec.timeout.as_millis()
+            );
+            self.maybe_start(&mut st);
+            self.gauge(&st);
+        }
+        let instance = Arc::clone(instance);
+        tokio::spawn(async move {
+            let until = Instant::now() + RECYCLE_GRACE;
+            // The timed-out request's own slot is given back as its exchange ends, right after.
+            while instance.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            instance.request_stop();
+        });
     }
 
     async fn acquire(self: &Arc<Pool>, deadline: Instant) -> Result<Lease, ForwardError> {
@@ -469,7 +551,12 @@ impl Pool {
     /// Stops every instance.
     pub fn stop_all(&self) {
         let mut st = self.state.lock().unwrap();
-        for inst in st.instances.drain(..) {
+        let State {
+            instances,
+            draining,
+            ..
+        } = &mut *st;
+        for inst in instances.drain(..).chain(draining.drain(..)) {
             inst.alive.store(false, Ordering::Release);
             inst.request_stop();
         }
@@ -480,7 +567,7 @@ impl Pool {
     /// Samples CPU time and peak memory of every instance from /proc.
     pub fn sample(&self) {
         let st = self.state.lock().unwrap();
-        for inst in &st.instances {
+        for inst in st.instances.iter().chain(&st.draining) {
             inst.sample_cpu();
             if let Some(hwm_kb) = peak_rss_kb(inst.pid) {
                 self.usage.peak_rss_kb.fetch_max(hwm_kb, Ordering::Relaxed);
@@ -495,6 +582,7 @@ impl Pool {
         let alive: u64 = st
             .instances
             .iter()
+            .chain(&st.draining)
             .map(|i| i.cpu_ns.load(Ordering::Relaxed))
             .sum();
         let ns = alive + self.usage.gone_ns.load(Ordering::Relaxed);
@@ -623,6 +711,7 @@ impl Pool {
             idle_conns: Mutex::new(Vec::new()),
             exit: Mutex::new(None),
             alive: AtomicBool::new(true),
+            recycled: AtomicBool::new(false),
             stop: Mutex::new(Some(stop_tx)),
         });
         self.shared
@@ -661,7 +750,9 @@ impl Pool {
         if oom {
             what.push_str(", killed by its memory limit");
         }
-        if asked {
+        if asked && instance.recycled.load(Ordering::Acquire) {
+            what = format!("recycled after a request ran past its timeout ({what})");
+        } else if asked {
             what = format!("stopped by the platform ({what})");
         }
         // Not alive before the exit is published: a request that sees the exit (and answers 502)
@@ -673,6 +764,7 @@ impl Pool {
             .fetch_add(instance.cpu_ns.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         st.instances.retain(|i| !Arc::ptr_eq(i, instance));
+        st.draining.retain(|i| !Arc::ptr_eq(i, instance));
         if !asked {
             tracing::warn!(function = %self.spec.name, instance = instance.id, "instance died: {what}");
             self.shared
@@ -761,7 +853,7 @@ impl Instance {
     async fn failure(&self, error: &str) -> String {
         for _ in 0..20 {
             if let Some(exit) = self.exit.lock().unwrap().clone() {
-                if exit.starts_with("stopped") {
+                if exit.starts_with("stopped") || exit.starts_with("recycled") {
                     return format!("instance {} was {exit}", self.id);
                 }
                 return format!("instance {} crashed ({exit})", self.id);

@@ -38,6 +38,13 @@ pub struct PlatformConfig {
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's headers (then its connection is closed).
     pub header_timeout: Duration,
+    /// How long the gateway waits for the next bytes of a request body (then 408 and close).
+    pub body_timeout: Duration,
+    /// Client connections held at most (503 and close beyond); None: as many as the open file
+    /// limit allows next to the instances' connections.
+    pub max_connections: Option<usize>,
+    /// Bytes that request bodies still being received may hold together (503 beyond).
+    pub body_memory_bytes: usize,
     /// Trace requests from the start (switchable at run time through `/_quilt/tracing`).
     pub tracing: bool,
     /// Where the span store keeps its segments (memory only when None).
@@ -58,6 +65,9 @@ impl Default for PlatformConfig {
             idle_timeout: Duration::from_secs(300),
             max_body_bytes: 6 << 20,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            max_connections: None,
+            body_memory_bytes: 256 << 20,
             tracing: false,
             span_dir: None,
             admin_token: None,
@@ -68,12 +78,16 @@ impl Default for PlatformConfig {
 }
 
 impl PlatformConfig {
-    /// The defaults with an app's platform settings (idle timeout, body limit, header timeout).
+    /// The defaults with an app's platform settings (idle timeout, body limit and memory, header
+    /// and body timeouts, connection limit).
     pub fn from_settings(settings: &quilt_manifest::PlatformSettings) -> Self {
         PlatformConfig {
             idle_timeout: Duration::from_secs_f64(settings.idle_timeout_s),
             max_body_bytes: settings.max_body_bytes,
             header_timeout: Duration::from_secs_f64(settings.header_timeout_s),
+            body_timeout: Duration::from_secs_f64(settings.body_timeout_s),
+            max_connections: settings.max_connections,
+            body_memory_bytes: (settings.body_memory_mb as usize) << 20,
             ..PlatformConfig::default()
         }
     }
@@ -126,17 +140,22 @@ impl Platform {
             let name = d.name.clone();
             pools.insert(name, Pool::new(d, Arc::clone(&shared)));
         }
+        let max_connections = connection_limit(config.max_connections, &pools);
+        shared.metrics.max_connections.set(max_connections as i64);
         let gateway = Arc::new(Gateway {
             pools,
             shared,
             max_body: config.max_body_bytes,
             header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
+            body_memory: gateway::BodyMemory::new(config.body_memory_bytes),
             upstream: config.upstream.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(accept_loop(
             listener,
             Arc::clone(&gateway),
+            max_connections,
             stop_rx.clone(),
         ))];
         tasks.push(tokio::spawn(reaper(Arc::clone(&gateway), stop_rx)));
@@ -212,7 +231,7 @@ impl Platform {
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        serve_connection(Arc::clone(&self.gateway), io).await
+        serve_connection(Arc::clone(&self.gateway), io, None).await
     }
 
     /// Stops serving and stops every instance, waiting until their processes are gone.
@@ -245,27 +264,196 @@ fn random_token() -> String {
         .collect()
 }
 
+/// File descriptors the gateway keeps for itself (listener, epoll, pipes, span segments,
+/// services) besides client and instance connections.
+const RESERVED_FILES: usize = 64;
+/// Connections answered 503 at once at most (beyond, an extra connection is closed unanswered).
+const SHEDDING: usize = 32;
+/// The most client connections held by default, whatever the file limit (memory: each costs a
+/// task and buffers).
+const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+
+/// Raises the soft open file limit to the hard one; returns the limit now in force.
+fn raise_file_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Ok(raised.rlim_cur);
+        }
+        // An infinite hard limit cannot be the soft one: keep the soft limit.
+        tracing::warn!(
+            "cannot raise the open file limit from {} to {}: {}",
+            lim.rlim_cur,
+            lim.rlim_max,
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// How many client connections the gateway holds: `configured`, or what the open file limit
+/// (raised to its hard value) leaves after the files the gateway keeps, the connections that
+/// refused clients get their answer on, and its connections to instances (one per slot, at most
+/// half of what remains). Logged, since it is where the gateway starts refusing clients.
+fn connection_limit(configured: Option<usize>, pools: &HashMap<String, Arc<Pool>>) -> usize {
+    let files = match raise_file_limit() {
+        Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Err(e) => {
+            tracing::warn!("cannot read the open file limit: {e}");
+            1024
+        }
+    };
+    let slots: usize = pools
+        .values()
+        .map(|p| p.spec.max_instances as usize * (p.spec.concurrency as usize + 1))
+        .sum();
+    let budget = files.saturating_sub(RESERVED_FILES + SHEDDING);
+    let for_instances = slots.min(budget / 2);
+    let fits = (budget - for_instances).max(1);
+    let max = match configured {
+        Some(n) if n > fits => {
+            tracing::warn!(
+                "max_connections {n} is above the {fits} connections that the open file limit \
+                 of {files} leaves; accepts may fail (and back off) when files run out"
+            );
+            n
+        }
+        Some(n) => n,
+        None => fits.min(DEFAULT_MAX_CONNECTIONS),
+    };
+    tracing::info!(
+        max_connections = max,
+        open_file_limit = files,
+        instance_connections = for_instances,
+        "the gateway holds up to {max} client connections (more are answered 503 and closed)"
+    );
+    max
+}
+
+/// Whether an accept failed for want of file descriptors or memory: retrying at once would
+/// fail again (the connection stays in the listen queue), so the accept loop backs off.
+fn out_of_files(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
+    max_connections: usize,
     mut stop: watch::Receiver<bool>,
 ) {
+    let held = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let shedding = Arc::new(tokio::sync::Semaphore::new(SHEDDING));
+    let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff = Duration::ZERO;
+                stream
+            }
+            Err(e) if out_of_files(&e) => {
+                // As Go's net/http: 5 ms, doubling up to 1 s, while files stay short.
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                gateway.shared.metrics.accept_errors.inc();
+                if backoff == Duration::from_secs(1) || backoff == Duration::from_millis(5) {
+                    tracing::warn!("cannot accept connections: {e}; retrying in {backoff:?}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+            Err(_) => continue,
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(Arc::clone(&gateway), stream));
+        match Arc::clone(&held).try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(serve_connection(Arc::clone(&gateway), stream, Some(permit)));
+            }
+            Err(_) => {
+                gateway.shared.metrics.connections_shed.inc();
+                if let Ok(permit) = Arc::clone(&shedding).try_acquire_owned() {
+                    tokio::spawn(shed(stream, max_connections, permit));
+                }
+                // Else the connection is closed unanswered: shedding must not cost more files.
+            }
+        }
     }
 }
 
-/// Serves HTTP/1.1 on one connection until it closes.
-async fn serve_connection<IO>(gateway: Arc<Gateway>, io: IO)
-where
+/// Answers a connection beyond the gateway's maximum and closes it: `GET /healthz` gets its `ok`
+/// (the gateway is alive, only full), anything else 503 with `Retry-After`.
+async fn shed(
+    mut stream: tokio::net::TcpStream,
+    max_connections: usize,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut head)).await;
+    let n = match read {
+        Ok(Ok(n)) => n,
+        _ => 0,
+    };
+    let (status, content_type, body) = if head[..n].starts_with(b"GET /healthz ") {
+        ("200 OK", "text/plain", "ok".to_string())
+    } else {
+        let error = format!(
+            "the gateway holds its maximum of {max_connections} connections (max_connections); \
+             retry later"
+        );
+        (
+            "503 Service Unavailable",
+            "application/json",
+            serde_json::json!({ "error": error, "function": "" }).to_string(),
+        )
+    };
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Retry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let written = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client still sends for a moment: closing with unread bytes would reset
+        // the connection, and the client might lose the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), written).await;
+}
+
+/// Serves HTTP/1.1 on one connection until it closes; `permit` is its place among the
+/// connections the gateway holds.
+async fn serve_connection<IO>(
+    gateway: Arc<Gateway>,
+    io: IO,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let _open = OpenConnection::new(gateway.shared.metrics.connections.clone(), permit);
     let header_timeout = gateway.header_timeout;
     let service = service_fn(move |req| {
         let gateway = Arc::clone(&gateway);
@@ -278,6 +466,29 @@ where
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), service)
         .await;
+}
+
+/// A client connection counted in `quilt_gateway_connections`, holding its place (if any) until
+/// dropped.
+struct OpenConnection {
+    gauge: prometheus::IntGauge,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl OpenConnection {
+    fn new(gauge: prometheus::IntGauge, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        gauge.inc();
+        OpenConnection {
+            gauge,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
 }
 
 async fn reaper(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {

@@ -1,8 +1,8 @@
 //! Prometheus metrics of the gateway and the instance manager.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The platform's metrics, in their own registry.
@@ -20,10 +20,26 @@ pub struct Metrics {
     pub starts: IntCounterVec,
     /// Instances that exited without being asked to.
     pub crashes: IntCounterVec,
+    /// Instances taken out of service after a request ran past its timeout, per function.
+    pub recycles: IntCounterVec,
+    /// Requests whose client went away before their answer, per function.
+    pub aborted: IntCounterVec,
     /// Requests waiting for an instance, per function.
     pub queued: IntGaugeVec,
     /// 1 when memory/CPU limits are enforced by cgroups.
     pub limits_enforced: IntGauge,
+    /// Client connections open.
+    pub connections: IntGauge,
+    /// Client connections the gateway holds at most.
+    pub max_connections: IntGauge,
+    /// Connections answered 503 and closed because the gateway held its maximum.
+    pub connections_shed: IntCounter,
+    /// Accepts that failed for want of file descriptors (the accept loop backed off).
+    pub accept_errors: IntCounter,
+    /// Bytes held in request bodies still being received.
+    pub body_bytes: IntGauge,
+    /// Requests answered 503 because incomplete bodies held the whole body memory.
+    pub body_memory_refusals: IntCounter,
 }
 
 impl Metrics {
@@ -61,6 +77,37 @@ impl Metrics {
         registry
             .register(Box::new(limits_enforced.clone()))
             .unwrap();
+        let single_gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).unwrap();
+            registry.register(Box::new(g.clone())).unwrap();
+            g
+        };
+        let single_counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).unwrap();
+            registry.register(Box::new(c.clone())).unwrap();
+            c
+        };
+        let connections = single_gauge("quilt_gateway_connections", "Client connections open");
+        let max_connections = single_gauge(
+            "quilt_gateway_max_connections",
+            "Client connections the gateway holds at most (more are answered 503 and closed)",
+        );
+        let connections_shed = single_counter(
+            "quilt_gateway_connections_shed_total",
+            "Connections answered 503 and closed because the gateway held its maximum",
+        );
+        let accept_errors = single_counter(
+            "quilt_gateway_accept_errors_total",
+            "Accepts that failed for want of file descriptors (the accept loop backed off)",
+        );
+        let body_bytes = single_gauge(
+            "quilt_gateway_body_bytes",
+            "Bytes held in request bodies still being received",
+        );
+        let body_memory_refusals = single_counter(
+            "quilt_gateway_body_memory_refusals_total",
+            "Requests answered 503 because incomplete bodies held the whole body memory",
+        );
         Metrics {
             requests: counter(
                 "quilt_gateway_requests_total",
@@ -84,8 +131,24 @@ impl Metrics {
                 "Instances that exited unasked, per function",
                 &["function"],
             ),
+            recycles: counter(
+                "quilt_instance_recycles_total",
+                "Instances recycled after a request ran past its timeout, per function",
+                &["function"],
+            ),
+            aborted: counter(
+                "quilt_gateway_requests_aborted_total",
+                "Requests whose client went away before their answer, per function",
+                &["function"],
+            ),
             queued: gauge("quilt_queued_requests", "Requests waiting for an instance"),
             limits_enforced,
+            connections,
+            max_connections,
+            connections_shed,
+            accept_errors,
+            body_bytes,
+            body_memory_refusals,
             registry,
         }
     }

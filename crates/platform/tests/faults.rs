@@ -1,6 +1,7 @@
 //! Faults with real processes: an instance SIGKILLed mid-request, an instance killed by its memory
 //! limit under load, a Rust panic and a C abort inside merged callees, Redis stopped during a
-//! workflow, a callee that never answers, and the gateway restarted while instances run.
+//! workflow, a callee that never answers, a handler that never returns, clients that hang up, and
+//! the gateway restarted while instances run.
 //!
 //! Every test sends its requests concurrently and counts the answers: each request gets one, within
 //! its timeout, and it is a success or an error naming the failing function and the cause; then the
@@ -55,6 +56,25 @@ fn names_function_and_cause(r: &Resp, function: &str, causes: &[&str]) {
         "status {}: {error:?} names none of {causes:?}",
         r.status
     );
+}
+
+/// `n` requests to `wait`, of `ms` each.
+fn waits(n: usize, ms: u64) -> Vec<(String, String)> {
+    (0..n)
+        .map(|_| ("/wait".to_string(), format!(r#"{{"ms":{ms}}}"#)))
+        .collect()
+}
+
+/// A platform serving the fault app whose `wait` has run on every slot (its instances are up),
+/// and `wait`'s settings.
+async fn wait_warm() -> (Platform, quilt_manifest::Function) {
+    let app = built(FAULTS);
+    let f = app.function("wait").unwrap().clone();
+    let p = common::start(&app, None).await;
+    let slots = (f.max_instances * f.concurrency) as usize;
+    let warm = send_all(p.addr(), waits(slots, 100)).await;
+    assert!(warm.iter().all(|a| a.resp.status == 200));
+    (p, f)
 }
 
 fn count(answers: &[Answer], status: u16) -> usize {
@@ -195,19 +215,8 @@ async fn memory_limit_kill_under_concurrent_load_answers_every_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_give_up_while_queued_leave_every_slot_free() {
     use tokio::io::AsyncWriteExt;
-    let app = built(FAULTS);
-    let f = app.function("wait").unwrap();
-    let slots = (f.max_instances * f.concurrency) as usize;
-    let p = common::start(&app, None).await;
-    let addr = p.addr();
-    let warm = send_all(
-        addr,
-        (0..slots)
-            .map(|_| ("/wait".to_string(), r#"{"ms":100}"#.to_string()))
-            .collect(),
-    )
-    .await;
-    assert!(warm.iter().all(|a| a.resp.status == 200));
+    let (p, f) = wait_warm().await;
+    let (addr, slots) = (p.addr(), (f.max_instances * f.concurrency) as usize);
 
     // Rounds of clients that fill every slot and the queue, then hang up (as a load generator does
     // when it stops): some queued requests are handed a slot just as their client goes away.
@@ -231,13 +240,7 @@ async fn clients_that_give_up_while_queued_leave_every_slot_free() {
 
     // Every slot is free again: as many requests as there are slots run at once.
     let t = Instant::now();
-    let answers = send_all(
-        addr,
-        (0..slots)
-            .map(|_| ("/wait".to_string(), r#"{"ms":500}"#.to_string()))
-            .collect(),
-    )
-    .await;
+    let answers = send_all(addr, waits(slots, 500)).await;
     let took = t.elapsed();
     assert!(answers.iter().all(|a| a.resp.status == 200));
     assert!(
@@ -626,11 +629,132 @@ async fn a_callee_that_never_answers_gives_504_naming_it_then_serves_again() {
     names_function_and_cause(&flow.resp, "call", &["function 'sleep' timed out"]);
     assert!(flow.took < Duration::from_millis(5000), "{:?}", flow.took);
 
-    // Recovery: the slots are free again; sleep and the workflow answer.
-    let r = post(addr, "/sleep", r#"{"ms":5}"#).await;
-    assert_eq!((r.status, r.body.as_str()), (200, r#"{"slept":5}"#));
+    // Recovery: sleep's one slot is free again once every execution that got it has ended (a
+    // callee request that reached a fresh instance just before its deadline keeps the slot until
+    // it has run its own timeout there, then that instance is recycled); sleep and the workflow
+    // answer.
+    let t = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(4), async || {
+            let r = post(addr, "/sleep", r#"{"ms":5}"#).await;
+            (r.status, r.body.as_str()) == (200, r#"{"slept":5}"#)
+        })
+        .await,
+        "sleep does not serve again"
+    );
+    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
     let r = post(addr, "/call", r#"{"to":"sleep","body":{"ms":5}}"#).await;
     assert_eq!((r.status, r.body.as_str()), (200, r#"{"slept":5}"#));
+    p.shutdown().await;
+}
+
+/// A handler that never returns: its client gets 504 at the timeout, and the platform reclaims
+/// the execution (as Lambda does): the instance gets no new requests, its other request finishes,
+/// then it is killed, within 2 s of the 504, and a fresh instance serves at full speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_never_returns_is_recycled_and_the_function_serves_again() {
+    let app = built(FAULTS);
+    let f = app.function("spin").unwrap();
+    assert_eq!((f.timeout_ms, f.max_instances), (1000, 1));
+    let p = common::start(&app, None).await;
+    let addr = p.addr();
+    let warm = post(addr, "/spin", r#"{"ms":1}"#).await;
+    assert_eq!(warm.status, 200, "{warm:?}");
+    let pid = warm.json()["pid"].as_u64().unwrap() as u32;
+
+    let forever = tokio::spawn(async move { post(addr, "/spin", "{}").await });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Sent while the other spins; it finishes within its own timeout, after the other's 504.
+    let finite = tokio::spawn(async move { post(addr, "/spin", r#"{"ms":700}"#).await });
+    let r = forever.await.unwrap();
+    let answered = Instant::now();
+    assert_eq!(r.status, 504, "{r:?}");
+    names_function_and_cause(&r, "spin", &["did not answer within 1000 ms"]);
+    let r = finite.await.unwrap();
+    assert_eq!(
+        r.status, 200,
+        "the other request finished on the recycled instance: {r:?}"
+    );
+    assert_eq!(r.json()["pid"], pid);
+
+    assert!(
+        eventually(Duration::from_secs(2), async || !is_running(pid)).await,
+        "the spinning instance {pid} still runs 2 s after its 504"
+    );
+    let gone = answered.elapsed();
+    // A fresh instance serves at full speed: its 4 slots run 4 requests of 200 ms at once.
+    let t = Instant::now();
+    let answers = send_all(
+        addr,
+        (0..4)
+            .map(|_| ("/spin".to_string(), r#"{"ms":200}"#.to_string()))
+            .collect(),
+    )
+    .await;
+    for a in &answers {
+        assert_eq!(a.resp.status, 200, "{:?}", a.resp);
+        assert_ne!(a.resp.json()["pid"], pid);
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t.elapsed()
+    );
+    println!(
+        "spinning instance gone {gone:?} after its 504; 4 x 200 ms then took {:?}",
+        t.elapsed()
+    );
+    let labels = [("function", "spin")];
+    assert_eq!(
+        metric_of(addr, "quilt_instance_recycles_total", &labels).await,
+        1.0
+    );
+    assert_eq!(
+        metric_of(addr, "quilt_instance_crashes_total", &labels).await,
+        0.0
+    );
+    p.shutdown().await;
+}
+
+/// Clients that hang up while their requests run: each execution keeps its slot until the
+/// instance answers, so the instance never runs more than its concurrency, and the requests are
+/// counted as aborted (requests = responses + aborted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_requests_keep_their_slot_until_the_instance_answers_and_are_counted() {
+    use tokio::io::AsyncWriteExt;
+    let (p, f) = wait_warm().await;
+    let (addr, slots) = (p.addr(), (f.max_instances * f.concurrency) as usize);
+
+    // Clients fill every slot with requests of 1.5 s, and hang up after 300 ms.
+    let request = b"POST /wait HTTP/1.1\r\nHost: q\r\nContent-Length: 11\r\n\r\n{\"ms\":1500}";
+    let mut gone = Vec::new();
+    for _ in 0..slots {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        gone.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(gone);
+    // Clients that stay: they run only as the hung-up requests end.
+    let answers = send_all(addr, waits(slots, 300)).await;
+    let last = send_all(addr, waits(2, 1)).await;
+    let mut peak = 0;
+    for a in answers.iter().chain(&last) {
+        assert_eq!(a.resp.status, 200, "{:?}", a.resp);
+        peak = peak.max(a.resp.json()["peak"].as_u64().unwrap());
+    }
+    assert!(
+        peak <= f.concurrency as u64,
+        "an instance ran {peak} executions at once; its concurrency is {}",
+        f.concurrency
+    );
+    let text = common::get(addr, "/metrics").await.body;
+    let labels = [("function", "wait")];
+    let aborted = common::metric(&text, "quilt_gateway_requests_aborted_total", &labels);
+    assert_eq!(aborted, Some(slots as f64), "{text}");
+    let requests = common::metric_sum(&text, "quilt_gateway_requests_total", &labels);
+    let responses = common::metric_sum(&text, "quilt_gateway_responses_total", &labels);
+    assert_eq!(requests, responses + slots as f64, "{text}");
     p.shutdown().await;
 }
 

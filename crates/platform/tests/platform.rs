@@ -201,6 +201,129 @@ async fn slow_headers_are_cut_off_after_the_header_timeout() {
     p.shutdown().await;
 }
 
+/// A platform serving tests/apps/faults with a connection limit, a body memory and a body timeout
+/// of its own.
+async fn guarded(max_connections: usize, body_memory: usize) -> quilt_platform::Platform {
+    let app = built(FAULTS);
+    quilt_platform::Platform::start(quilt_platform::PlatformConfig {
+        deployables: common::deployables(&app),
+        max_connections: Some(max_connections),
+        body_memory_bytes: body_memory,
+        body_timeout: Duration::from_secs(1),
+        ..quilt_platform::PlatformConfig::from_settings(&app.platform)
+    })
+    .await
+    .unwrap()
+}
+
+/// More clients than the gateway holds send a head announcing a body and never send it: those
+/// beyond `max_connections` are answered 503 with Retry-After at once, the held ones 408 after the
+/// body timeout; meanwhile /healthz answers, and afterwards requests are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_are_cut_off_and_connections_beyond_the_limit_are_shed() {
+    let (max, flood) = (24, 100);
+    let p = guarded(max, 256 << 20).await;
+    let addr = p.addr();
+    assert_eq!(post(addr, "/echo", r#"{"a":1}"#).await.status, 200);
+    let head = "POST /echo HTTP/1.1\r\nHost: q\r\nContent-Length: 10\r\n\r\n".to_string();
+    let clients = common::stalled_clients(addr, flood, &head, &[], Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every place is taken: /healthz still answers, a request is told to come back.
+    let health = tokio::time::timeout(Duration::from_secs(2), get(addr, "/healthz")).await;
+    let health = health.expect("/healthz answers during the flood");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    let r = tokio::time::timeout(Duration::from_secs(2), post(addr, "/echo", "{}")).await;
+    let r = r.expect("a request is answered during the flood");
+    assert!(r.status == 200 || r.status == 503, "{r:?}");
+    if r.status == 503 {
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("max_connections"),
+            "{r:?}"
+        );
+    }
+
+    let (mut shed, mut cut, mut closed) = (0, 0, 0);
+    for (reply, took) in common::replies(clients).await {
+        if reply.starts_with("HTTP/1.1 503") {
+            assert!(
+                reply.contains("retry-after: 1") || reply.contains("Retry-After: 1"),
+                "{reply}"
+            );
+            assert!(reply.contains("max_connections"), "{reply}");
+            assert!(took < Duration::from_millis(900), "shed after {took:?}");
+            shed += 1;
+        } else if reply.is_empty() {
+            // Beyond the connections being answered 503 at once: closed unanswered.
+            assert!(took < Duration::from_millis(900), "closed after {took:?}");
+            closed += 1;
+        } else {
+            assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+            assert!(reply.contains("body_timeout_s"), "{reply}");
+            assert!(took >= Duration::from_millis(900), "cut after {took:?}");
+            assert!(took < Duration::from_secs(3), "cut after {took:?}");
+            cut += 1;
+        }
+    }
+    println!("flood of {flood}: {shed} answered 503, {closed} closed, {cut} cut with 408");
+    assert!(cut <= max, "{cut} connections held, at most {max}");
+    assert!(shed >= 1 && shed + closed >= flood - max, "{shed} shed, {closed} closed");
+    let text = get(addr, "/metrics").await.body;
+    assert_eq!(
+        metric(&text, "quilt_gateway_max_connections", &[]),
+        Some(max as f64)
+    );
+    assert!(metric(&text, "quilt_gateway_connections_shed_total", &[]).unwrap() >= shed as f64);
+    assert_eq!(post(addr, "/echo", r#"{"b":2}"#).await.body, r#"{"b":2}"#);
+    p.shutdown().await;
+}
+
+/// Clients that send most of a large body and stall: incomplete bodies hold at most the body
+/// memory (those that would pass it are answered 503 with Retry-After), the stalled ones are cut
+/// off after the body timeout, and the memory is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_bodies_hold_at_most_the_body_memory() {
+    let memory = 1 << 20;
+    let p = guarded(1000, memory).await;
+    let addr = p.addr();
+    let (declared, sent, clients) = (65000, 60000, 32);
+    let head = format!("POST /echo HTTP/1.1\r\nHost: q\r\nContent-Length: {declared}\r\n\r\n");
+    let body = vec![b' '; sent];
+    let tasks = common::stalled_clients(addr, clients, &head, &body, Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = metric_of(addr, "quilt_gateway_body_bytes", &[]).await;
+    assert!(held > 0.0 && held <= memory as f64, "{held} bytes held");
+
+    let (mut refused, mut cut) = (0, 0);
+    for (reply, took) in common::replies(tasks).await {
+        if reply.starts_with("HTTP/1.1 503") {
+            assert!(reply.contains("body_memory_mb"), "{reply}");
+            assert!(reply.contains("retry-after: 1"), "{reply}");
+            assert!(took < Duration::from_millis(900), "refused after {took:?}");
+            refused += 1;
+        } else {
+            assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+            cut += 1;
+        }
+    }
+    // 1 MiB holds 17 bodies of 60000 bytes.
+    assert!(
+        refused >= clients - memory / sent,
+        "{refused} refused, {cut} cut"
+    );
+    assert!(cut >= 1, "{refused} refused, {cut} cut");
+    let text = get(addr, "/metrics").await.body;
+    assert_eq!(metric(&text, "quilt_gateway_body_bytes", &[]), Some(0.0));
+    assert_eq!(
+        metric(&text, "quilt_gateway_body_memory_refusals_total", &[]),
+        Some(refused as f64)
+    );
+    assert_eq!(post(addr, "/echo", r#"{"c":3}"#).await.body, r#"{"c":3}"#);
+    p.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scales_to_zero_when_idle_and_cold_starts_on_demand() {
     let app = built(FAULTS);

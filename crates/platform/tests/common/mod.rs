@@ -111,6 +111,22 @@ pub async fn start(manifest: &Manifest, idle: Option<Duration>) -> Platform {
     .expect("the platform starts")
 }
 
+/// Copies the folder `from` to `to`, recursively (an app's sources into a test's own app folder:
+/// a manifest's sources must lie inside its folder).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copying {}: {e}", entry.path().display()));
+        }
+    }
+}
+
 /// An HTTP response.
 #[derive(Debug)]
 pub struct Resp {
@@ -172,6 +188,51 @@ pub async fn get(addr: SocketAddr, path: &str) -> Resp {
     request(addr, "GET", path, Bytes::new()).await
 }
 
+/// A client that opens a connection, sends `head` and `body`, then stalls; returns what the
+/// gateway answered (empty if it closed unanswered) and when, or None if still open after `limit`.
+pub async fn stalled_client(
+    addr: SocketAddr,
+    head: String,
+    body: Vec<u8>,
+    limit: Duration,
+) -> Option<(String, Duration)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(&body).await;
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(limit, s.read_to_end(&mut reply)).await;
+    // A reset after the answer still counts as closed.
+    read.ok()
+        .map(|_| (String::from_utf8_lossy(&reply).into_owned(), t.elapsed()))
+}
+
+/// `n` clients at once, each a [`stalled_client`]; their tasks.
+pub fn stalled_clients(
+    addr: SocketAddr,
+    n: usize,
+    head: &str,
+    body: &[u8],
+    limit: Duration,
+) -> Vec<tokio::task::JoinHandle<Option<(String, Duration)>>> {
+    (0..n)
+        .map(|_| tokio::spawn(stalled_client(addr, head.to_string(), body.to_vec(), limit)))
+        .collect()
+}
+
+/// What each of `clients` was answered and when (panics if one was still connected at its limit).
+pub async fn replies(
+    clients: Vec<tokio::task::JoinHandle<Option<(String, Duration)>>>,
+) -> Vec<(String, Duration)> {
+    let mut replies = Vec::new();
+    for c in clients {
+        let reply = c.await.expect("the client task finished");
+        replies.push(reply.expect("a stalled client was still connected at its limit"));
+    }
+    replies
+}
+
 /// The value of the sample `name{labels}` in Prometheus text (labels in any order; other labels of
 /// the sample are ignored).
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -195,6 +256,15 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
                 None
             }
         })
+}
+
+/// The sum of every sample `name{labels}` in Prometheus text (over the values of its other
+/// labels, e.g. every status code).
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| metric(line, name, labels))
+        .sum()
 }
 
 /// A metric of a running platform (0 when absent).
