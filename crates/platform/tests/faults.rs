@@ -642,7 +642,11 @@ async fn a_callee_that_never_answers_gives_504_naming_it_then_serves_again() {
         .await,
         "sleep does not serve again"
     );
-    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
     let r = post(addr, "/call", r#"{"to":"sleep","body":{"ms":5}}"#).await;
     assert_eq!((r.status, r.body.as_str()), (200, r#"{"slept":5}"#));
     p.shutdown().await;

@@ -269,7 +269,10 @@ async fn slow_bodies_are_cut_off_and_connections_beyond_the_limit_are_shed() {
     }
     println!("flood of {flood}: {shed} answered 503, {closed} closed, {cut} cut with 408");
     assert!(cut <= max, "{cut} connections held, at most {max}");
-    assert!(shed >= 1 && shed + closed >= flood - max, "{shed} shed, {closed} closed");
+    assert!(
+        shed >= 1 && shed + closed >= flood - max,
+        "{shed} shed, {closed} closed"
+    );
     let text = get(addr, "/metrics").await.body;
     assert_eq!(
         metric(&text, "quilt_gateway_max_connections", &[]),
