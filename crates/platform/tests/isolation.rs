@@ -222,3 +222,32 @@ async fn a_fork_bomb_stops_at_its_pids_limit_and_dies_with_its_instance() {
         "children outlived the platform"
     );
 }
+
+/// Cold start figures (docs/PERFORMANCE.md, "Instance sandbox"): the first request to `echo` of
+/// tests/apps/faults on a fresh platform (an instance is started for it) and the second (warm), 30
+/// platforms; prints the medians. Run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn cold_start_figures() {
+    let app = built("tests/apps/faults");
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for _ in 0..30 {
+        let p = start(&app, None).await;
+        for times in [&mut cold, &mut warm] {
+            let t = std::time::Instant::now();
+            let r = post(p.addr(), "/echo", r#"{"x": 1}"#).await;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        p.shutdown().await;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (c, w) = (median(&mut cold), median(&mut warm));
+    println!(
+        "cold first request p50 {c:.2} ms, warm p50 {w:.2} ms, cold start {:.2} ms",
+        c - w
+    );
+}
