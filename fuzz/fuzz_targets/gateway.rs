@@ -35,6 +35,8 @@ fn env() -> &'static Env {
                     concurrency: 1,
                     queue: 0,
                     timeout: Duration::from_millis(50),
+                    pids: 64,
+                    sandbox: true,
                     env: Vec::new(),
                     args: Vec::new(),
                     placements: Vec::new(),

@@ -203,6 +203,8 @@ pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
             concurrency: f.concurrency,
             queue: f.queue,
             timeout: Duration::from_millis(f.timeout_ms),
+            pids: f.pids,
+            sandbox: true,
             env: Vec::new(),
             args: Vec::new(),
             placements: Vec::new(),
@@ -218,6 +220,15 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
         let root = manifest
             .function(&d.root)
             .expect("installed() checks members");
+        // A merged binary's instances run every member: their process budgets add up, as their
+        // memory does. A container merge is a platform of its own, which sandboxes its members.
+        let pids = d
+            .members
+            .iter()
+            .filter_map(|m| manifest.function(m))
+            .map(|f| f.pids)
+            .sum();
+        let sandbox = d.kind == Kind::Merged;
         let (binary, args) = match d.kind {
             Kind::Merged => (binary, Vec::new()),
             Kind::Container => (
@@ -242,6 +253,8 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
             concurrency: root.concurrency,
             queue: root.queue,
             timeout: Duration::from_millis(root.timeout_ms),
+            pids,
+            sandbox,
             env: Vec::new(),
             placements: Vec::new(),
         };

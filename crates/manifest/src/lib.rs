@@ -45,6 +45,11 @@ impl fmt::Display for Language {
     }
 }
 
+/// Default of `pids`: processes and threads per instance.
+pub const DEFAULT_PIDS: u64 = 512;
+/// Smallest `pids` accepted: the runtime's own threads and a few requests.
+pub const MIN_PIDS: u64 = 16;
+
 /// One function of an app, with its resource limits and scaling bounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
@@ -69,6 +74,8 @@ pub struct Function {
     pub queue: u32,
     /// Per-request timeout in milliseconds (504 after it).
     pub timeout_ms: u64,
+    /// Most processes and threads one instance may have at once (cgroup pids controller).
+    pub pids: u64,
     /// Trust domain: functions of different domains are never merged.
     pub domain: Option<String>,
     /// Never merged with anything.
@@ -241,6 +248,7 @@ struct RawLimits {
     concurrency: Option<u32>,
     queue: Option<u32>,
     timeout_ms: Option<u64>,
+    pids: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -431,6 +439,7 @@ impl Validator<'_> {
         let concurrency = l.concurrency.or(d.concurrency).unwrap_or(16);
         let queue = l.queue.or(d.queue).unwrap_or(256);
         let timeout_ms = pick(l.timeout_ms, d.timeout_ms, 30_000);
+        let pids = pick(l.pids, d.pids, DEFAULT_PIDS);
         if memory_mb < 4 {
             return Err(self.err(
                 at("memory_mb"),
@@ -458,6 +467,15 @@ impl Validator<'_> {
         if timeout_ms == 0 {
             return Err(self.err(at("timeout_ms"), "0: must be at least 1"));
         }
+        if pids < MIN_PIDS {
+            return Err(self.err(
+                at("pids"),
+                format!(
+                    "{pids} is below the minimum of {MIN_PIDS} (an instance needs a few threads \
+                     to serve)"
+                ),
+            ));
+        }
         if let Some(domain) = &f.domain {
             check_name(domain).map_err(|m| self.err(at("domain"), m))?;
         }
@@ -472,6 +490,7 @@ impl Validator<'_> {
             concurrency,
             queue,
             timeout_ms,
+            pids,
             domain: f.domain,
             isolate: f.isolate,
         })

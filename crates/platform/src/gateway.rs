@@ -254,10 +254,16 @@ impl Gateway {
             })),
             (Method::POST, "/_quilt/tracing") => {
                 let expected = format!("Bearer {}", self.shared.admin_token);
+                // In constant time: how long the comparison takes says nothing about the token.
                 let authorized = req
                     .headers()
                     .get(hyper::header::AUTHORIZATION)
-                    .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+                    .is_some_and(|v| {
+                        bool::from(subtle::ConstantTimeEq::ct_eq(
+                            v.as_bytes(),
+                            expected.as_bytes(),
+                        ))
+                    });
                 if !authorized {
                     return json_error(
                         StatusCode::UNAUTHORIZED,

@@ -50,6 +50,12 @@ pub struct Deployable {
     pub queue: u32,
     /// Per-request timeout (504 beyond), queueing included.
     pub timeout: Duration,
+    /// Most processes and threads per instance (cgroup pids controller).
+    pub pids: u64,
+    /// Whether instances run in the sandbox (`sandbox` module: own user, mount namespace,
+    /// seccomp). False only for binaries that are platforms themselves (container merges), which
+    /// sandbox their own instances.
+    pub sandbox: bool,
     /// Extra environment for the instances.
     pub env: Vec<(String, String)>,
     /// Arguments for the binary.
@@ -611,8 +617,14 @@ impl Pool {
         let group = if self.shared.enforcement.enforced() {
             let leaf = format!("{}-{id}", spec.name);
             Some(
-                InstanceGroup::create(&self.shared.enforcement, &leaf, spec.memory_mb, spec.cpu)
-                    .map_err(|e| format!("cannot create cgroup for instance {id}: {e}"))?,
+                InstanceGroup::create(
+                    &self.shared.enforcement,
+                    &leaf,
+                    spec.memory_mb,
+                    spec.cpu,
+                    spec.pids,
+                )
+                .map_err(|e| format!("cannot create cgroup for instance {id}: {e}"))?,
             )
         } else {
             None
@@ -621,14 +633,7 @@ impl Pool {
             0 => None,
             n => Some(&spec.placements[(id as usize - 1) % n]),
         };
-        let mut cmd = match placement.and_then(|p| p.prefix.split_first()) {
-            Some((program, prefix)) => {
-                let mut cmd = tokio::process::Command::new(program);
-                cmd.args(prefix).arg(&spec.binary);
-                cmd
-            }
-            None => tokio::process::Command::new(&spec.binary),
-        };
+        let mut cmd = crate::sandbox::command(spec, placement, group.as_ref())?;
         // Always set: an instance must not inherit its platform's own QUILT_BIND (a container
         // merge's inner platform runs on an emulated host, its members on its loopback).
         let addr = placement.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.addr);
@@ -642,13 +647,6 @@ impl Pool {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; the child dies with the platform.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", spec.binary.display()))?;

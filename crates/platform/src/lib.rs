@@ -7,6 +7,7 @@ mod instances;
 pub mod limits;
 pub mod metrics;
 pub mod otlp;
+pub mod sandbox;
 pub mod services;
 pub mod spans;
 

@@ -1,7 +1,9 @@
-//! Per-instance memory and CPU limits through cgroups (v1 or v2), where the machine allows it.
+//! Per-instance memory, CPU and process-count limits through cgroups (v1 or v2), where the machine
+//! allows it.
 //!
 //! Groups are created under the cgroup the platform itself runs in, one per instance, and removed
-//! when the instance is gone.
+//! when the instance is gone — after every process left in them is killed (what an instance forked
+//! does not outlive it).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,12 +122,14 @@ pub struct InstanceGroup {
 }
 
 impl InstanceGroup {
-    /// Creates the groups for instance `name` with the given limits.
+    /// Creates the groups for instance `name` with the given limits (`pids`: most processes and
+    /// threads at once; not enforced, with a warning once, where the pids controller is missing).
     pub fn create(
         how: &Enforcement,
         name: &str,
         memory_mb: u64,
         cpu: f64,
+        pids: u64,
     ) -> std::io::Result<InstanceGroup> {
         // Unique within the process too: several platforms may run in one process (tests), and
         // two instances sharing a group would share its limit.
@@ -158,20 +162,61 @@ impl InstanceGroup {
                 }
                 std::fs::write(cpu_dir.join("cpu.cfs_period_us"), CFS_PERIOD_US.to_string())?;
                 std::fs::write(cpu_dir.join("cpu.cfs_quota_us"), quota.to_string())?;
+                let pids_root = own_group_v1("pids");
+                if pids_root.is_dir() {
+                    let pids_dir = pids_root.join(&leaf);
+                    std::fs::create_dir_all(&pids_dir)?;
+                    group.dirs.push(pids_dir.clone());
+                    std::fs::write(pids_dir.join("pids.max"), pids.to_string())?;
+                } else {
+                    warn_no_pids(&pids_root);
+                }
             }
             Enforcement::CgroupV2 => {
                 let parent = own_group_v2();
                 let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
+                let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
                 let dir = parent.join(&leaf);
                 std::fs::create_dir_all(&dir)?;
                 group.dirs.push(dir.clone());
                 std::fs::write(dir.join("memory.max"), memory.to_string())?;
                 let _ = std::fs::write(dir.join("memory.swap.max"), "0");
                 std::fs::write(dir.join("cpu.max"), format!("{quota} {CFS_PERIOD_US}"))?;
+                if dir.join("pids.max").exists() {
+                    std::fs::write(dir.join("pids.max"), pids.to_string())?;
+                } else {
+                    warn_no_pids(&parent);
+                }
             }
             Enforcement::NotEnforced(_) => {}
         }
         Ok(group)
+    }
+
+    /// The `cgroup.procs` files of the groups: writing `0` to one moves the writing process in
+    /// (how an instance joins its groups before it runs any code of its own).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// Kills every process still in the groups (what an instance forked), until none is left.
+    pub fn kill_all(&self) {
+        for _ in 0..100 {
+            let mut found = false;
+            for dir in &self.dirs {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    found = true;
+                    // SAFETY: kill has no memory preconditions; the pid is in this instance's
+                    // group, which only its processes can join.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            if !found {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 
     /// Moves process `pid` into the groups.
@@ -234,8 +279,21 @@ impl InstanceGroup {
     }
 }
 
+/// Says once per process that process counts are not limited, and why.
+fn warn_no_pids(parent: &Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "no cgroup pids controller under {}: the number of processes per instance is not \
+             limited",
+            parent.display()
+        )
+    });
+}
+
 impl Drop for InstanceGroup {
     fn drop(&mut self) {
+        self.kill_all();
         for dir in &self.dirs {
             // The group can only go once its processes are gone; retry briefly.
             for _ in 0..20 {
@@ -263,7 +321,7 @@ mod tests {
             assert!(is_safe_name(good), "{good:?}");
         }
         let how = Enforcement::NotEnforced("test".into());
-        let e = InstanceGroup::create(&how, "../../escape", 64, 1.0).unwrap_err();
+        let e = InstanceGroup::create(&how, "../../escape", 64, 1.0, 64).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

@@ -280,6 +280,12 @@ fn merged_deployables(app: &quilt_manifest::Manifest) -> Vec<Deployable> {
                 concurrency: root.concurrency,
                 queue: root.queue,
                 timeout: Duration::from_millis(root.timeout_ms),
+                pids: d
+                    .members
+                    .iter()
+                    .map(|m| app.function(m).unwrap().pids)
+                    .sum(),
+                sandbox: true,
                 env: Vec::new(),
                 args: Vec::new(),
                 placements: Vec::new(),

@@ -126,6 +126,8 @@ async fn route_names_that_could_escape_a_folder_are_refused() {
             concurrency: 1,
             queue: 1,
             timeout: Duration::from_secs(1),
+            pids: 64,
+            sandbox: true,
             env: Vec::new(),
             args: Vec::new(),
             placements: Vec::new(),

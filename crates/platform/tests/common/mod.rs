@@ -91,6 +91,8 @@ pub fn deployables(manifest: &Manifest) -> Vec<Deployable> {
             concurrency: f.concurrency,
             queue: f.queue,
             timeout: Duration::from_millis(f.timeout_ms),
+            pids: f.pids,
+            sandbox: true,
             env: Vec::new(),
             args: Vec::new(),
             placements: Vec::new(),
