@@ -565,21 +565,24 @@ fn opt_ptr(s: &Option<CString>) -> *const libc::c_char {
 impl Plan {
     /// Runs in the child between `fork` and `exec`.
     fn run(&self) -> io::Result<()> {
-        // SAFETY (all blocks below): system calls on valid, NUL-terminated buffers owned by the
-        // plan, in the single-threaded child.
         for file in &self.cgroup_procs {
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             let fd = unsafe { libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
             check(fd, c"open a cgroup.procs file")?;
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             unsafe { libc::close(fd) };
             check(n as libc::c_int, c"join the instance's cgroup")?;
         }
         if let Some(fd) = &self.netns {
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
             check(rc, c"enter the host's network namespace")?;
         }
         if !self.root.is_empty() {
             check(
+                // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
                 unsafe { libc::unshare(libc::CLONE_NEWNS) },
                 c"make a mount namespace",
             )?;
@@ -588,6 +591,7 @@ impl Plan {
             }
         }
         if let Some(id) = self.user {
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             unsafe {
                 check(
                     libc::setgroups(0, std::ptr::null()),
@@ -605,14 +609,18 @@ impl Plan {
         }
         // After the user change, which clears it.
         check(
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) },
             c"set the parent-death signal",
         )?;
+        // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
         if unsafe { libc::getppid() } != self.parent {
             // The platform died before the signal was set.
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             unsafe { libc::_exit(1) };
         }
         check(
+            // SAFETY: a system call on buffers the plan owns, in the single-threaded child.
             unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
             c"set no_new_privs",
         )?;
