@@ -167,6 +167,14 @@ fn limits_are_checked() {
         &GOOD.replace("max_instances = 3", "max_instances = 3\nmin_instances = 5"),
     );
     assert!(e.contains("functions[0].min_instances"), "{e}");
+    let e = err_of(
+        &files,
+        &GOOD.replace("max_instances = 3", "max_instances = 3\npids = 8"),
+    );
+    assert!(
+        e.contains("functions[0].pids") && e.contains("8 is below the minimum of 16"),
+        "{e}"
+    );
     for (field, value) in [
         ("header_timeout_s", "0.0"),
         ("idle_timeout_s", "-3.0"),
@@ -185,6 +193,14 @@ fn limits_are_checked() {
     )
     .unwrap();
     assert_eq!(m.platform.header_timeout_s, 2.5);
+    let pids = |m: &Manifest| m.functions.iter().map(|f| f.pids).collect::<Vec<_>>();
+    assert!(pids(&m).iter().all(|&p| p == quilt_manifest::DEFAULT_PIDS));
+    let with_pids = parse(
+        dir.path(),
+        &GOOD.replace("max_instances = 3", "max_instances = 3\npids = 64"),
+    )
+    .unwrap();
+    assert_eq!(pids(&with_pids)[0], 64);
     let defaults = parse(dir.path(), GOOD).unwrap().platform;
     assert_eq!(defaults.header_timeout_s, 10.0);
     assert_eq!(
