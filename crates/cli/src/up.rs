@@ -440,7 +440,11 @@ pub fn run_container(app: &std::path::Path, members: &str) -> Result<()> {
         .build()?
         .block_on(async move {
             let platform = Platform::start(config).await?;
-            println!("QUILT_LISTENING {}", platform.addr().port());
+            println!(
+                "{} {}",
+                quilt_runtime::server::LISTENING,
+                platform.addr().port()
+            );
             wait_for_signal().await;
             platform.shutdown().await;
             Ok(())

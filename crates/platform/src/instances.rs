@@ -13,6 +13,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,7 +128,7 @@ pub(crate) struct Instance {
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
     idle_conns: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-    exit: Mutex<Option<String>>,
+    exit: Mutex<Option<InstanceExit>>,
     alive: AtomicBool,
     /// Taken out of service because a request ran past its timeout; killed once drained.
     recycled: AtomicBool,
@@ -336,7 +337,7 @@ impl Pool {
             let status = resp.status().as_u16();
             let spans = resp
                 .headers()
-                .get("quilt-spans")
+                .get(quilt_runtime::trace::SPANS_HEADER)
                 .map(|v| Bytes::copy_from_slice(v.as_bytes()));
             let body = resp
                 .into_body()
@@ -607,38 +608,77 @@ impl Pool {
         self.state.lock().unwrap().instances.len()
     }
 
+    /// Starts one instance: its cgroups, its process (in the sandbox), its announced port, then a
+    /// task that pumps its log and one that watches for its exit.
     async fn spawn_instance(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {
-        let spec = &self.spec;
-        let id = {
-            let mut st = self.state.lock().unwrap();
-            st.next_id += 1;
-            st.next_id
-        };
-        let group = if self.shared.enforcement.enforced() {
-            let leaf = format!("{}-{id}", spec.name);
-            Some(
-                InstanceGroup::create(
-                    &self.shared.enforcement,
-                    &leaf,
-                    spec.memory_mb,
-                    spec.cpu,
-                    spec.pids,
-                )
-                .map_err(|e| format!("cannot create cgroup for instance {id}: {e}"))?,
-            )
-        } else {
-            None
-        };
-        let placement = match spec.placements.len() {
+        let id = self.next_instance_id();
+        let group = self.instance_group(id)?;
+        let placement = match self.spec.placements.len() {
             0 => None,
-            n => Some(&spec.placements[(id as usize - 1) % n]),
+            n => Some(&self.spec.placements[(id as usize - 1) % n]),
         };
-        let mut cmd = crate::sandbox::command(spec, placement, group.as_ref())?;
+        let addr = placement.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.addr);
+        let mut cmd = crate::sandbox::command(&self.spec, placement, group.as_ref())?;
+        self.instance_environment(&mut cmd, addr);
+        let (mut child, pid) = self.start_process(id, cmd, group.as_ref())?;
+        let port = self.announced_port(id, &mut child).await?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let instance = Arc::new(Instance {
+            id,
+            pid: pid.get(),
+            addr,
+            port,
+            cpu_ns: AtomicU64::new(0),
+            cpu_meter: group.as_ref().and_then(|g| g.cpu_meter()),
+            in_flight: AtomicUsize::new(0),
+            last_used: Mutex::new(Instant::now()),
+            idle_conns: Mutex::new(Vec::new()),
+            exit: Mutex::new(None),
+            alive: AtomicBool::new(true),
+            recycled: AtomicBool::new(false),
+            stop: Mutex::new(Some(stop_tx)),
+        });
+        self.shared
+            .metrics
+            .starts
+            .with_label_values(&[&self.spec.name])
+            .inc();
+        tracing::info!(function = %self.spec.name, instance = id, pid, port, "instance started");
+        self.watch_exit(&instance, child, group, stop_rx);
+        Ok(instance)
+    }
+
+    fn next_instance_id(&self) -> u64 {
+        let mut st = self.state.lock().unwrap();
+        st.next_id += 1;
+        st.next_id
+    }
+
+    /// The instance's cgroups (memory, CPU, pids), when limits are enforced.
+    fn instance_group(&self, id: u64) -> Result<Option<InstanceGroup>, String> {
+        if !self.shared.enforcement.enforced() {
+            return Ok(None);
+        }
+        let spec = &self.spec;
+        InstanceGroup::create(
+            &self.shared.enforcement,
+            &format!("{}-{id}", spec.name),
+            spec.memory_mb,
+            spec.cpu,
+            spec.pids,
+        )
+        .map(Some)
+        .map_err(|e| format!("cannot create cgroup for instance {id}: {e}"))
+    }
+
+    /// What every instance is told: where to listen, where the gateway is, which function it
+    /// serves, and the deployable's own arguments and environment.
+    fn instance_environment(&self, cmd: &mut tokio::process::Command, addr: IpAddr) {
+        let spec = &self.spec;
         // Always set: an instance must not inherit its platform's own QUILT_BIND (a container
         // merge's inner platform runs on an emulated host, its members on its loopback).
-        let addr = placement.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |p| p.addr);
-        cmd.env("QUILT_BIND", addr.to_string());
-        cmd.args(&spec.args)
+        cmd.env("QUILT_BIND", addr.to_string())
+            .args(&spec.args)
             .env("QUILT_PORT", "0")
             .env("QUILT_GATEWAY", self.shared.gateway.to_string())
             .env("QUILT_FUNCTION", &spec.name)
@@ -647,27 +687,47 @@ impl Pool {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
+    }
+
+    /// Starts the instance's process and puts it into its cgroups; returns it with its pid.
+    fn start_process(
+        &self,
+        id: u64,
+        mut cmd: tokio::process::Command,
+        group: Option<&InstanceGroup>,
+    ) -> Result<(ReapGuard, NonZeroU32), String> {
         let child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", spec.binary.display()))?;
-        let pid = child.id().unwrap_or(0);
+            .map_err(|e| format!("cannot start {}: {e}", self.spec.binary.display()))?;
         self.shared.processes.fetch_add(1, Ordering::AcqRel);
-        let reaped = Arc::clone(&self.shared);
         let mut child = ReapGuard {
             child,
-            shared: reaped,
+            shared: Arc::clone(&self.shared),
         };
-        if let Some(g) = &group {
+        // A child already reaped has no pid; never pid 0, which would move the writer (this
+        // platform) into the instance's cgroup.
+        let Some(pid) = child.id().and_then(NonZeroU32::new) else {
+            let _ = child.start_kill();
+            return Err(format!("instance {id} exited before its pid was known"));
+        };
+        if let Some(g) = group {
             if let Err(e) = g.add(pid) {
                 let _ = child.start_kill();
                 return Err(format!("cannot move instance {id} into its cgroup: {e}"));
             }
         }
+        Ok((child, pid))
+    }
+
+    /// Waits for the instance's `QUILT_LISTENING <port>` line, then pumps the rest of its
+    /// standard output into the log.
+    async fn announced_port(&self, id: u64, child: &mut ReapGuard) -> Result<u16, String> {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
+        let prefix = format!("{} ", quilt_runtime::server::LISTENING);
         let announced = tokio::time::timeout(START_TIMEOUT, async {
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(port) = line.strip_prefix("QUILT_LISTENING ") {
+                if let Some(port) = line.strip_prefix(&prefix) {
                     return port.trim().parse::<u16>().ok();
                 }
             }
@@ -688,7 +748,7 @@ impl Pool {
                 } else {
                     format!("exited before serving ({status})")
                 };
-                return Err(format!("instance {id} of '{}' {why}", spec.name));
+                return Err(format!("instance {id} of '{}' {why}", self.spec.name));
             }
         };
         tokio::spawn(async move {
@@ -696,33 +756,22 @@ impl Pool {
                 tracing::debug!(target: "quilt::instance", "{line}");
             }
         });
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let instance = Arc::new(Instance {
-            id,
-            pid,
-            addr,
-            port,
-            cpu_ns: AtomicU64::new(0),
-            cpu_meter: group.as_ref().and_then(|g| g.cpu_meter()),
-            in_flight: AtomicUsize::new(0),
-            last_used: Mutex::new(Instant::now()),
-            idle_conns: Mutex::new(Vec::new()),
-            exit: Mutex::new(None),
-            alive: AtomicBool::new(true),
-            recycled: AtomicBool::new(false),
-            stop: Mutex::new(Some(stop_tx)),
-        });
-        self.shared
-            .metrics
-            .starts
-            .with_label_values(&[&spec.name])
-            .inc();
-        tracing::info!(function = %spec.name, instance = id, pid, port, "instance started");
+        Ok(port)
+    }
+
+    /// Watches the instance's process until it exits on its own or is stopped, then records why.
+    fn watch_exit(
+        self: &Arc<Pool>,
+        instance: &Arc<Instance>,
+        mut child: ReapGuard,
+        group: Option<InstanceGroup>,
+        stop: oneshot::Receiver<()>,
+    ) {
         let pool = Arc::clone(self);
-        let watched = Arc::clone(&instance);
+        let watched = Arc::clone(instance);
         tokio::spawn(async move {
             let asked = tokio::select! {
-                _ = stop_rx => { let _ = child.start_kill(); true }
+                _ = stop => { let _ = child.start_kill(); true }
                 _ = child.wait() => false,
             };
             let status = child.wait().await;
@@ -731,7 +780,6 @@ impl Pool {
             drop(group);
             pool.instance_exited(&watched, asked, status, oom);
         });
-        Ok(instance)
     }
 
     fn instance_exited(
@@ -741,22 +789,21 @@ impl Pool {
         status: std::io::Result<std::process::ExitStatus>,
         oom: bool,
     ) {
-        let mut what = match status {
-            Ok(s) => describe_exit(s),
-            Err(e) => format!("unknown exit ({e})"),
+        let cause = match (asked, instance.recycled.load(Ordering::Acquire)) {
+            (false, _) => ExitCause::Crashed,
+            (true, true) => ExitCause::Recycled,
+            (true, false) => ExitCause::Stopped,
         };
-        if oom {
-            what.push_str(", killed by its memory limit");
-        }
-        if asked && instance.recycled.load(Ordering::Acquire) {
-            what = format!("recycled after a request ran past its timeout ({what})");
-        } else if asked {
-            what = format!("stopped by the platform ({what})");
-        }
+        let exit = InstanceExit {
+            cause,
+            end: ProcessEnd::from(status),
+            oom,
+        };
+        let what = exit.to_string();
         // Not alive before the exit is published: a request that sees the exit (and answers 502)
         // must not leave a next request to be routed to this instance.
         instance.alive.store(false, Ordering::Release);
-        *instance.exit.lock().unwrap() = Some(what.clone());
+        *instance.exit.lock().unwrap() = Some(exit);
         self.usage
             .gone_ns
             .fetch_add(instance.cpu_ns.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -804,12 +851,74 @@ fn clock_ticks_per_second() -> f64 {
     }
 }
 
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => status.to_string(),
+/// How an instance's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ProcessEnd {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+    /// Its status could not be read.
+    Unknown(String),
+}
+
+impl From<std::io::Result<std::process::ExitStatus>> for ProcessEnd {
+    fn from(status: std::io::Result<std::process::ExitStatus>) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match status {
+            Ok(s) => match (s.code(), s.signal()) {
+                (Some(code), _) => ProcessEnd::Code(code),
+                (None, Some(sig)) => ProcessEnd::Signal(sig),
+                _ => ProcessEnd::Unknown(s.to_string()),
+            },
+            Err(e) => ProcessEnd::Unknown(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessEnd::Code(code) => write!(f, "exit code {code}"),
+            ProcessEnd::Signal(sig) => write!(f, "killed by signal {sig}"),
+            ProcessEnd::Unknown(why) => write!(f, "unknown exit ({why})"),
+        }
+    }
+}
+
+/// Why an instance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExitCause {
+    /// It ended on its own (exit, signal, memory limit).
+    Crashed,
+    /// The platform stopped it (idle, shutdown).
+    Stopped,
+    /// The platform recycled it after an execution ran past its timeout.
+    Recycled,
+}
+
+/// The end of an instance: why, how its process ended, and whether its memory limit killed it.
+#[derive(Debug, Clone)]
+struct InstanceExit {
+    cause: ExitCause,
+    end: ProcessEnd,
+    oom: bool,
+}
+
+impl std::fmt::Display for InstanceExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let end = if self.oom {
+            format!("{}, killed by its memory limit", self.end)
+        } else {
+            self.end.to_string()
+        };
+        match self.cause {
+            ExitCause::Crashed => write!(f, "{end}"),
+            ExitCause::Stopped => write!(f, "stopped by the platform ({end})"),
+            ExitCause::Recycled => {
+                write!(f, "recycled after a request ran past its timeout ({end})")
+            }
+        }
     }
 }
 
@@ -850,11 +959,13 @@ impl Instance {
     /// Explains a failed exchange: the instance's exit if it died, else the transport error.
     async fn failure(&self, error: &str) -> String {
         for _ in 0..20 {
-            if let Some(exit) = self.exit.lock().unwrap().clone() {
-                if exit.starts_with("stopped") || exit.starts_with("recycled") {
-                    return format!("instance {} was {exit}", self.id);
-                }
-                return format!("instance {} crashed ({exit})", self.id);
+            if let Some(exit) = self.exit.lock().unwrap().as_ref() {
+                return match exit.cause {
+                    ExitCause::Crashed => format!("instance {} crashed ({exit})", self.id),
+                    ExitCause::Stopped | ExitCause::Recycled => {
+                        format!("instance {} was {exit}", self.id)
+                    }
+                };
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -220,7 +220,7 @@ impl InstanceGroup {
     }
 
     /// Moves process `pid` into the groups.
-    pub fn add(&self, pid: u32) -> std::io::Result<()> {
+    pub fn add(&self, pid: std::num::NonZeroU32) -> std::io::Result<()> {
         for dir in &self.dirs {
             std::fs::write(dir.join("cgroup.procs"), pid.to_string())?;
         }
