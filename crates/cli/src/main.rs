@@ -44,8 +44,7 @@ enum Command {
     /// Choose which functions to merge under per-instance memory and CPU limits.
     Plan(quilt_solver::cli::PlanCommand),
     /// Run an experiment and write its results under results/<name>/.
-    #[command(subcommand)]
-    Experiment(Experiment),
+    Experiment(quilt_cli::experiment::ExperimentCommand),
     /// The whole job: build, profile, plan, merge, and measure merged against baseline.
     Optimize(optimize::OptimizeArgs),
     /// Drive a workflow with tracing on and write its call graph for `quilt plan`.
@@ -72,29 +71,6 @@ enum Command {
         )]
         gateway: String,
     },
-}
-
-#[derive(Subcommand)]
-enum Experiment {
-    /// Decision time and quality of the merge solver's algorithms on generated graphs.
-    Solver(quilt_solver::cli::SolverExperimentArgs),
-    /// Median and p99 latency per workflow, baseline against merged, sync and async (Figure 7).
-    Latency(quilt_cli::experiment::ExperimentArgs),
-    /// compose-post (fake database): latency against throughput, baseline, merged and container
-    /// merge (Figures 8a, 8b).
-    Throughput(quilt_cli::experiment::ExperimentArgs),
-    /// nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two (Figure 8c).
-    FanoutCpu(quilt_cli::experiment::fanout_cpu::FanoutCpuArgs),
-    /// A no-op function with tracing on and off (Figure 9a).
-    Tracing(quilt_cli::experiment::ExperimentArgs),
-    /// Compile, merge, optimize and link time and binary sizes of four workflows.
-    MergeTime(quilt_cli::experiment::ExperimentArgs),
-    /// Fan-out 5 and 13: threshold 6 against no conditional against baseline.
-    Conditional(quilt_cli::experiment::ExperimentArgs),
-    /// First request after scale to zero: unmerged chain against merged.
-    ColdStart(quilt_cli::experiment::ExperimentArgs),
-    /// Every experiment, one after the other.
-    All(quilt_cli::experiment::AllArgs),
 }
 
 fn main() {
@@ -130,21 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Optimize(args) => optimize::run(args),
         Command::Populate(args) => populate::run(args),
         Command::Plan(cmd) => quilt_solver::cli::run(cmd),
-        Command::Experiment(Experiment::Solver(args)) => quilt_solver::cli::run_experiment(args),
-        Command::Experiment(e) => {
-            use quilt_cli::experiment as x;
-            match e {
-                Experiment::Solver(_) => unreachable!("handled above"),
-                Experiment::Latency(a) => x::latency::run(a),
-                Experiment::Throughput(a) => x::throughput::run(a),
-                Experiment::FanoutCpu(a) => x::fanout_cpu::run(a),
-                Experiment::Tracing(a) => x::trace::run(a),
-                Experiment::MergeTime(a) => x::merge_time::run(a),
-                Experiment::Conditional(a) => x::conditional::run(a),
-                Experiment::ColdStart(a) => x::cold_start::run(a),
-                Experiment::All(a) => x::run_all(a),
-            }
-        }
+        Command::Experiment(e) => e.run(),
         Command::Invoke {
             function,
             data,

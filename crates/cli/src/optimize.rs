@@ -6,6 +6,7 @@ use crate::{bench, merge, populate, profile, up};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use quilt_bench::{Load, Outcome, Spec};
+use quilt_harness::load::Loader;
 use quilt_manifest::Manifest;
 use quilt_merge::{merge_group, GroupReport, MergeOptions};
 use serde::Serialize;
@@ -82,7 +83,10 @@ pub struct Report {
 /// Requests replayed against the baseline and the merged entry before measuring.
 const VERIFY_REQUESTS: usize = 50;
 
+/// A latency run (one connection) and a saturation run (`connections`) against `route`, on the
+/// load runner's own runtime.
 async fn measure(
+    loader: &Loader,
     url: &str,
     route: &str,
     app: &str,
@@ -103,8 +107,8 @@ async fn measure(
         warmup,
         progress: true,
     };
-    let latency = quilt_bench::run(spec(Load::Closed { connections: 1 })).await?;
-    let saturation = quilt_bench::run(spec(Load::Closed { connections })).await?;
+    let latency = loader.run(spec(Load::Closed { connections: 1 })).await?;
+    let saturation = loader.run(spec(Load::Closed { connections })).await?;
     for (what, o) in [("latency", &latency), ("saturation", &saturation)] {
         if o.requests == 0 {
             bail!(
@@ -157,6 +161,8 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
     quilt_build::build_app(&manifest)?;
     step("build", t);
 
+    // Declared before the platform's runtime, so dropped after it (outside any runtime).
+    let loader = Loader::new()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -251,11 +257,11 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             .collect();
         let url = app.url();
         let (bl, bs) =
-            measure(&url, &workflow.entry, &manifest.name, &workflow.name, args.quick, args.connections)
+            measure(&loader, &url, &workflow.entry, &manifest.name, &workflow.name, args.quick, args.connections)
                 .await?;
         let (base_instances, base_mb) = footprint(&app.platform, &functions);
         let (ml, ms) =
-            measure(&url, &merged_route, &manifest.name, &workflow.name, args.quick, args.connections)
+            measure(&loader, &url, &merged_route, &manifest.name, &workflow.name, args.quick, args.connections)
                 .await?;
         let (merged_instances, merged_mb) = footprint(&app.platform, &merged_routes);
         step("measure", t);

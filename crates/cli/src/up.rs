@@ -150,6 +150,29 @@ pub struct RunningApp {
     opts: UpOptions,
 }
 
+impl quilt_harness::apps::Running for RunningApp {
+    async fn start(
+        manifest: &Manifest,
+        variant: &str,
+        fakedb: bool,
+        idle: Duration,
+    ) -> Result<RunningApp> {
+        let opts = UpOptions {
+            idle_timeout: Some(idle),
+            ..UpOptions::for_app(fakedb, Some(variant))
+        };
+        crate::up::start(manifest, &opts).await
+    }
+
+    fn gateway(&self) -> SocketAddr {
+        self.platform.addr()
+    }
+
+    fn services(&self) -> &[Service] {
+        &self.services
+    }
+}
+
 impl RunningApp {
     /// The gateway's base URL.
     pub fn url(&self) -> String {
@@ -188,29 +211,7 @@ impl RunningApp {
 }
 
 /// The deployables of an app's functions, from their built binaries.
-pub fn function_deployables(manifest: &Manifest) -> Vec<Deployable> {
-    manifest
-        .functions
-        .iter()
-        .map(|f| Deployable {
-            name: f.name.clone(),
-            binary: manifest.work_dir().join("bin").join(&f.name),
-            entry: f.name.clone(),
-            memory_mb: f.memory_mb,
-            cpu: f.cpu,
-            min_instances: f.min_instances,
-            max_instances: f.max_instances,
-            concurrency: f.concurrency,
-            queue: f.queue,
-            timeout: Duration::from_millis(f.timeout_ms),
-            pids: f.pids,
-            sandbox: true,
-            env: Vec::new(),
-            args: Vec::new(),
-            placements: Vec::new(),
-        })
-        .collect()
-}
+pub use quilt_harness::deployables as function_deployables;
 
 /// The deployables of an app's installed merged binaries (`<root>-merged`), scaled like their root;
 /// a group that serves its root's route also gets a deployable under the root's name.

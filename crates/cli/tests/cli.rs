@@ -2,117 +2,13 @@
 //! tests/apps/faults, `quilt invoke` against it, SIGTERM/SIGINT leaving no process behind, and
 //! `quilt build` reporting manifest errors.
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use quilt_harness as common;
+use quilt_harness::cli::{quilt, text, Up};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
-
-fn quilt() -> Command {
-    let mut cmd = Command::new(QUILT);
-    cmd.env("QUILT_TARGET_DIR", common::quilt_target_dir())
-        .env("QUILT_LOG", "warn")
-        .env_remove("QUILT_GATEWAY_URL");
-    cmd
-}
+use std::process::{Command, Output};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("running quilt")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A `quilt up` child process; killed if the test fails before stopping it.
-struct Up {
-    child: Child,
-    gateway: SocketAddr,
-}
-
-impl Up {
-    /// Starts `quilt up <app> --port 0` (which builds the app) and waits for its gateway address.
-    fn start(app: &str) -> Up {
-        let dir = common::root().join(app);
-        // Builds of one app must not overlap (other test processes may build it too).
-        let lock = common::build_lock();
-        let mut child = quilt()
-            .arg("up")
-            .arg(&dir)
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting quilt up");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("QUILT_GATEWAY http://") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        // The first build compiles the runtime and the functions' dependencies.
-        let end = Instant::now() + Duration::from_secs(900);
-        let gateway = loop {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(addr) => break addr.parse().expect("gateway address"),
-                Err(_) => {
-                    if let Some(status) = child.try_wait().unwrap() {
-                        panic!("quilt up {app} exited before serving: {status}");
-                    }
-                    if Instant::now() > end {
-                        let _ = child.kill();
-                        panic!("quilt up {app} did not start serving");
-                    }
-                }
-            }
-        };
-        drop(lock);
-        Up { child, gateway }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.gateway)
-    }
-
-    /// Sends `signal` (e.g. "TERM") and waits for a clean exit.
-    fn stop(mut self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let end = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < end, "quilt up ignored SIG{signal}");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            status.success(),
-            "quilt up exited with {status} on SIG{signal}"
-        );
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -206,7 +102,7 @@ fn hello_end_to_end_through_quilt_up_then_sigterm_leaves_nothing() {
     assert_eq!(pids.len(), 3, "hello, upper, decorate: {pids:?}");
     let bin = common::root().join("examples/hello/.quilt/bin");
     for &pid in &pids {
-        assert_eq!(ppid(pid), Some(up.child.id()), "instance {pid}'s parent");
+        assert_eq!(ppid(pid), Some(up.pid()), "instance {pid}'s parent");
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
         assert!(
             exe.starts_with(&bin),
@@ -214,7 +110,7 @@ fn hello_end_to_end_through_quilt_up_then_sigterm_leaves_nothing() {
             exe.display()
         );
     }
-    let up_pid = up.child.id();
+    let up_pid = up.pid();
     let gateway = up.gateway;
     let groups = memory_cgroups_named_after(up_pid);
 

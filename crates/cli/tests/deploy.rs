@@ -2,24 +2,13 @@
 //! deployable of examples/hello, `--apply` naming what is missing, and examples/hello served by
 //! instances on emulated hosts, where every remote hop pays the round trip asked for.
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
+use quilt_harness as common;
+use quilt_harness::cli::{quilt, Up};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
-
-fn quilt() -> Command {
-    let mut cmd = Command::new(QUILT);
-    cmd.env("QUILT_TARGET_DIR", common::quilt_target_dir())
-        .env("QUILT_LOG", "warn");
-    cmd
-}
 
 fn hello_dir() -> std::path::PathBuf {
     common::built("examples/hello").dir.clone()
@@ -238,70 +227,9 @@ fn a_merged_groups_image_serves_its_root_at_slash_as_fissions_router_calls_it() 
     assert_eq!(member, (200, r#"{"text":"ABC"}"#.to_string()));
 }
 
-/// A `quilt up` child; stopped with SIGTERM (so that it cleans up) when dropped.
-struct Up {
-    child: Child,
-    gateway: SocketAddr,
-}
-
-impl Up {
-    fn start(args: &[&str]) -> Up {
-        let app = hello_dir();
-        let mut child = quilt()
-            .arg("up")
-            .arg(&app)
-            .args(["--port", "0", "--no-build"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("QUILT_GATEWAY http://") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let gateway = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => addr.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("quilt up {args:?} did not start serving");
-            }
-        };
-        Up { child, gateway }
-    }
-
-    /// Stops with SIGTERM and waits.
-    fn stop(mut self) -> u32 {
-        let pid = self.child.id();
-        terminate(pid);
-        let end = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < end, "quilt up did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        pid
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            terminate(self.child.id());
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Sends SIGTERM to our child `pid`.
-fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+/// `quilt up` serving the built examples/hello with `args`.
+fn up(args: &[&str]) -> Up {
+    Up::with_args(&hello_dir(), &[&["--no-build"][..], args].concat())
 }
 
 /// Whether this process runs as root (effective uid 0).
@@ -434,7 +362,7 @@ fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
         ),
         ("3 hosts, rtt 2ms", vec!["--hosts", "3", "--rtt", "2ms"]),
     ] {
-        let up = Up::start(&args);
+        let up = up(&args);
         let p50 = p50_hello(&up, N);
         if !args.is_empty() {
             assert!(
@@ -442,13 +370,14 @@ fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
                 "the dead run's namespace is removed"
             );
             // Every host runs an instance (hello, upper and decorate go round-robin on 3 hosts).
-            let pid = up.child.id();
+            let pid = up.pid();
             for h in 0..3 {
                 let ns = format!("quilt-{pid}-h{h}");
                 assert!(!netns_pids(&ns).is_empty(), "{ns} runs an instance");
             }
         }
-        let pid = up.stop();
+        let pid = up.pid();
+        up.stop_with("TERM");
         let left: Vec<String> = namespaces()
             .into_iter()
             .filter(|n| n.starts_with(&format!("quilt-{pid}-")))

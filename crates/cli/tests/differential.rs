@@ -15,8 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
+use quilt_harness as common;
 
 /// The seeds run when `QUILT_DIFF_SEEDS` is not set.
 const DEFAULT_SEEDS: std::ops::RangeInclusive<u64> = 1..=25;

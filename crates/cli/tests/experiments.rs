@@ -1,36 +1,12 @@
 //! `quilt experiment <name> --smoke`: each experiment end to end through the `quilt` binary, with
 //! its output files and the shape of its JSON checked. The experiments on tests/apps/faults and
 //! examples always run; those on the benchmark apps run when the app's folder exists and builds.
-//! Experiments run one at a time (they measure; two at once on two cores would only measure each
-//! other). Merged binaries are cached by the experiments, so a second run merges nothing.
+//! Experiments run one at a time, across test processes too (they measure; two at once on two cores
+//! would only measure each other). Merged binaries are cached by the experiments, so a second run merges nothing.
 
+use quilt_harness::cli::quilt;
+use quilt_harness::{named_lock, root};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
-
-const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
-
-/// One experiment at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn quilt() -> Command {
-    let mut cmd = Command::new(QUILT);
-    let target = std::env::var_os("QUILT_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/quilt-apps"));
-    cmd.current_dir(root())
-        .env("QUILT_TARGET_DIR", target)
-        .env("QUILT_LOG", "warn");
-    cmd
-}
 
 /// Whether a benchmark app is there and builds; says why not on stderr.
 fn app_builds(rel: &str) -> bool {
@@ -39,7 +15,10 @@ fn app_builds(rel: &str) -> bool {
         eprintln!("skipped: {rel} does not exist yet");
         return false;
     }
-    let out = quilt().arg("build").arg(&dir).output().unwrap();
+    let out = {
+        let _lock = quilt_harness::build_lock();
+        quilt().arg("build").arg(&dir).output().unwrap()
+    };
     if !out.status.success() {
         eprintln!(
             "skipped: {rel} does not build:\n{}",
@@ -133,7 +112,7 @@ const BENCH_COLUMNS: &[&str] = &["requests", "errors", "throughput_rps", "p50_ms
 
 #[test]
 fn tracing_on_and_off_over_a_connection_sweep() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     let cols: Vec<&str> = ["route", "tracing", "connections"]
         .iter()
         .chain(BENCH_COLUMNS)
@@ -155,7 +134,7 @@ fn tracing_on_and_off_over_a_connection_sweep() {
 
 #[test]
 fn cold_start_counts_three_cold_starts_unmerged_and_one_merged() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     let (_dir, json) = smoke(
         "cold-start",
         &[
@@ -184,7 +163,7 @@ fn cold_start_counts_three_cold_starts_unmerged_and_one_merged() {
 
 #[test]
 fn conditional_fanout_stays_under_the_memory_limit_where_unconditional_does_not() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     let cols: Vec<&str> = [
         "fanout",
         "deployment",
@@ -234,7 +213,7 @@ fn conditional_fanout_stays_under_the_memory_limit_where_unconditional_does_not(
 
 #[test]
 fn merge_time_reports_stage_times_and_sizes() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     let (_dir, json) = smoke(
         "merge-time",
         &[
@@ -260,7 +239,7 @@ fn merge_time_reports_stage_times_and_sizes() {
 
 #[test]
 fn latency_on_the_social_network_when_it_builds() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     if !app_builds("apps/social-network") {
         return;
     }
@@ -282,7 +261,7 @@ fn latency_on_the_social_network_when_it_builds() {
 
 #[test]
 fn throughput_sweep_on_the_social_network_when_it_builds() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     if !app_builds("apps/social-network") {
         return;
     }
@@ -309,7 +288,7 @@ fn throughput_sweep_on_the_social_network_when_it_builds() {
 
 #[test]
 fn fanout_cpu_on_the_hotel_app_when_it_builds() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = named_lock("experiments");
     if !app_builds("apps/hotel-reservation") {
         return;
     }

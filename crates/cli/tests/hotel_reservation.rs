@@ -2,98 +2,19 @@
 //! Redis and memcached started by `quilt up`'s services, the fake-database mode, the cinema fan-out
 //! family, and merged search-handler / nearby-cinema-top answering like the unmerged workflows.
 
-use quilt_cli::{http, up};
-use quilt_manifest::Manifest;
+use quilt_cli::up;
+use quilt_harness as common;
+use quilt_harness::apps::{call, ok, redis_get, requests, App};
 use quilt_merge::rewrite::SiteKind;
 use quilt_merge::tree::Tree;
 use quilt_merge::{merge_group, GroupReport, MergeOptions};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
-use common::build_lock;
-
-const APP: &str = "apps/hotel-reservation";
-
-fn app_dir() -> PathBuf {
-    common::root().join(APP)
-}
-
-/// The app, built once per process.
-fn built() -> Manifest {
-    common::built(APP)
-}
-
-fn merge(tree: &str) -> GroupReport {
-    let manifest = built();
-    let tree = Tree::read(&app_dir().join("workflows").join(tree)).unwrap();
-    let _lock = build_lock();
-    merge_group(&manifest, &tree, &MergeOptions::default()).unwrap()
-}
+const APP: App = App("apps/hotel-reservation");
 
 async fn start(fakedb: bool, variant: &str) -> up::RunningApp {
-    let opts = up::UpOptions {
-        port: 0,
-        env: vec![("QUILT_VARIANT".into(), variant.into())],
-        fakedb,
-        idle_timeout: Some(Duration::from_secs(120)),
-        ..Default::default()
-    };
-    up::start(&built(), &opts).await.unwrap()
-}
-
-/// POSTs `body` to `route`: the JSON reply, or the status and text of a failure.
-async fn call(app: &up::RunningApp, route: &str, body: &Value) -> Result<Value, (u16, String)> {
-    let (status, reply) = http::post(
-        &format!("{}/{route}", app.url()),
-        serde_json::to_vec(body).unwrap(),
-    )
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&reply).into_owned();
-    if status == 200 {
-        Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}")))
-    } else {
-        Err((status, text))
-    }
-}
-
-async fn ok(app: &up::RunningApp, route: &str, body: Value) -> Value {
-    call(app, route, &body)
-        .await
-        .unwrap_or_else(|e| panic!("{route} {body}: {e:?}"))
-}
-
-/// `GET key` straight from the app's Redis (RESP by hand).
-fn redis_get(app: &up::RunningApp, key: &str) -> Option<String> {
-    let addr: SocketAddr = app
-        .services
-        .iter()
-        .find(|s| s.kind == "redis")
-        .unwrap()
-        .addr;
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).unwrap();
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let len: i64 = head.trim()[1..].parse().unwrap();
-    if len < 0 {
-        return None;
-    }
-    let mut body = vec![0u8; len as usize + 2];
-    s.read_exact(&mut body).unwrap();
-    body.truncate(len as usize);
-    Some(String::from_utf8(body).unwrap())
+    APP.start(fakedb, variant).await
 }
 
 /// Deterministic pseudo-random numbers in [0, 1) (xorshift).
@@ -416,18 +337,9 @@ fn untimed(mut v: Value) -> Value {
     v
 }
 
-async fn requests(app: &up::RunningApp, function: &str) -> u64 {
-    let (_, text) = http::get(&format!("{}/metrics", app.url())).await.unwrap();
-    let text = String::from_utf8_lossy(&text).into_owned();
-    let key = format!("quilt_gateway_requests_total{{function=\"{function}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn merged_workflows_answer_like_unmerged() {
-    let cinema = merge("nearby-cinema-top.tree");
+    let cinema = APP.merge("nearby-cinema-top.tree");
     assert_eq!(cinema.name, "nearby-cinema-top-merged");
     let sites = |r: &GroupReport, k: SiteKind| r.sites.iter().filter(|s| s.kind == k).count();
     assert_eq!(
@@ -436,7 +348,7 @@ async fn merged_workflows_answer_like_unmerged() {
         "{:?}",
         cinema.sites
     );
-    let search = merge("search-handler.tree");
+    let search = APP.merge("search-handler.tree");
     assert_eq!(sites(&search, SiteKind::Direct), 5, "{:?}", search.sites);
 
     // The fan-out family with seeded leaves: equal answers, and no leaf runs behind the gateway.
@@ -499,21 +411,21 @@ async fn remaining_workflows_and_the_split_merged_answer_like_unmerged() {
         "reservation-handler.tree",
         "nearby-cinema-parallel-2.tree",
     ] {
-        let report = merge(tree);
+        let report = APP.merge(tree);
         assert_eq!(remote(&report), 0, "{tree}: {:?}", report.sites);
     }
     let unit_b = {
         let tree =
-            Tree::read(&app_dir().join("workflows/nearby-cinema-parallel-2-2.tree")).unwrap();
-        let _lock = build_lock();
+            Tree::read(&APP.dir().join("workflows/nearby-cinema-parallel-2-2.tree")).unwrap();
+        let _lock = common::build_lock();
         let opts = MergeOptions {
             serve_root: true,
             ..MergeOptions::default()
         };
-        merge_group(&built(), &tree, &opts).unwrap()
+        merge_group(&APP.built(), &tree, &opts).unwrap()
     };
     assert_eq!(remote(&unit_b), 0);
-    let unit_a = merge("nearby-cinema-top-2.tree");
+    let unit_a = APP.merge("nearby-cinema-top-2.tree");
     assert_eq!(
         unit_a
             .sites

@@ -2,102 +2,20 @@
 //! memcached started by `quilt up`'s services, the fake-database mode, the sync and the async
 //! variant, and a merged page-service answering like the unmerged workflow.
 
-use quilt_cli::{http, up};
-use quilt_manifest::Manifest;
+use quilt_cli::up;
+use quilt_harness as common;
+use quilt_harness::apps::{call, ok, redis_get, App};
 use quilt_merge::rewrite::SiteKind;
 use quilt_merge::tree::Tree;
-use quilt_merge::{merge_group, GroupReport, MergeOptions};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
-use common::build_lock;
-
-const APP: &str = "apps/media-review";
-
-fn app_dir() -> PathBuf {
-    common::root().join(APP)
-}
-
-/// The app, built once per process.
-fn built() -> Manifest {
-    common::built(APP)
-}
-
-fn merge(tree: &str) -> GroupReport {
-    let manifest = built();
-    let tree = Tree::read(&app_dir().join("workflows").join(tree)).unwrap();
-    let _lock = build_lock();
-    merge_group(&manifest, &tree, &MergeOptions::default()).unwrap()
-}
+const APP: App = App("apps/media-review");
 
 async fn start(fakedb: bool, variant: &str) -> up::RunningApp {
-    let opts = up::UpOptions {
-        port: 0,
-        env: vec![("QUILT_VARIANT".into(), variant.into())],
-        fakedb,
-        idle_timeout: Some(Duration::from_secs(120)),
-        ..Default::default()
-    };
-    up::start(&built(), &opts).await.unwrap()
+    APP.start(fakedb, variant).await
 }
 
-/// POSTs `body` to `route`: the JSON reply, or the status and text of a failure.
-async fn call(app: &up::RunningApp, route: &str, body: &Value) -> Result<Value, (u16, String)> {
-    let (status, reply) = http::post(
-        &format!("{}/{route}", app.url()),
-        serde_json::to_vec(body).unwrap(),
-    )
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&reply).into_owned();
-    if status == 200 {
-        Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{route}: {e}: {text}")))
-    } else {
-        Err((status, text))
-    }
-}
-
-async fn ok(app: &up::RunningApp, route: &str, body: Value) -> Value {
-    call(app, route, &body)
-        .await
-        .unwrap_or_else(|e| panic!("{route} {body}: {e:?}"))
-}
-
-/// `GET key` straight from the app's Redis (RESP by hand).
-fn redis_get(app: &up::RunningApp, key: &str) -> Option<String> {
-    let addr: SocketAddr = app
-        .services
-        .iter()
-        .find(|s| s.kind == "redis")
-        .unwrap()
-        .addr;
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).unwrap();
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let len: i64 = head.trim()[1..].parse().unwrap();
-    if len < 0 {
-        return None;
-    }
-    let mut body = vec![0u8; len as usize + 2];
-    s.read_exact(&mut body).unwrap();
-    body.truncate(len as usize);
-    Some(String::from_utf8(body).unwrap())
-}
-
-/// Movies `tt5999001..=3` (`movie_1..=3`) with 2 casts each (cast info ids `10·m + 1`, `10·m + 2`)
-/// and plot `m`; users `username_1..=3` with ids 1..=3.
 async fn populate(app: &up::RunningApp) {
     for m in 1..=3i64 {
         let movie_id = format!("tt{}", 5_999_000 + m);
@@ -392,7 +310,7 @@ async fn fake_database_answers_with_the_right_shapes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn merged_page_service_answers_like_unmerged() {
-    let report = merge("page-service.tree");
+    let report = APP.merge("page-service.tree");
     assert_eq!(report.name, "page-service-merged");
     let direct = report
         .sites
@@ -460,16 +378,13 @@ async fn user_reviews(app: &up::RunningApp, route: &str, user: i64) -> Vec<(Stri
 
 /// Gateway request counts of every compose-review member but its root.
 async fn compose_member_requests(app: &up::RunningApp) -> Vec<u64> {
-    let tree = Tree::read(&app_dir().join("workflows/compose-review.tree")).unwrap();
-    let (_, text) = http::get(&format!("{}/metrics", app.url())).await.unwrap();
-    let text = String::from_utf8_lossy(&text).into_owned();
+    let tree = Tree::read(&APP.dir().join("workflows/compose-review.tree")).unwrap();
+    let text = common::get(app.platform.addr(), "/metrics").await.body;
     tree.members[1..]
         .iter()
         .map(|f| {
-            let key = format!("quilt_gateway_requests_total{{function=\"{f}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
-                .unwrap_or(0)
+            common::metric(&text, "quilt_gateway_requests_total", &[("function", f)])
+                .map_or(0, |v| v as u64)
         })
         .collect()
 }
@@ -482,7 +397,7 @@ async fn compose_member_requests(app: &up::RunningApp) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn compose_and_read_workflows_merged_answer_like_unmerged() {
     let members = |t: &str| -> std::collections::BTreeSet<String> {
-        let tree = Tree::read(&app_dir().join("workflows").join(t)).unwrap();
+        let tree = Tree::read(&APP.dir().join("workflows").join(t)).unwrap();
         tree.members.into_iter().collect()
     };
     assert_eq!(
@@ -498,7 +413,7 @@ async fn compose_and_read_workflows_merged_answer_like_unmerged() {
         "upload-user-with-username.tree",
         "upload-movie-id.tree",
     ] {
-        let report = merge(tree);
+        let report = APP.merge(tree);
         let remote = report.sites.iter().filter(|s| s.kind == SiteKind::Remote);
         assert_eq!(remote.count(), 0, "{tree}: {:?}", report.sites);
     }

@@ -3,44 +3,29 @@
 //! Cargo features stay each function's own (tests/apps/features): unmerged, and merged or refused.
 
 use quilt_cli::{http, up};
+use quilt_harness as common;
 use quilt_manifest::Manifest;
 use quilt_merge::rewrite::SiteKind;
 use quilt_merge::tree::Tree;
 use quilt_merge::{merge_group, GroupReport, MergeOptions};
 use quilt_platform::{Platform, PlatformConfig};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
-fn home() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// Tests that merge groups of examples/hello (they install the same `hello-merged`) run one by one,
+/// across test processes too.
+fn hello_lock() -> std::fs::File {
+    common::named_lock("hello-merged")
 }
 
-/// Tests that merge groups of examples/hello (they install the same `hello-merged`) run one by one.
-static HELLO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Builds and merges one at a time: cargo serialises on its locks anyway, and apps share folders.
-static BUILD: Mutex<()> = Mutex::new(());
-
+/// `examples/<name>`, built once per process.
 fn app(name: &str) -> Manifest {
-    built(&format!("examples/{name}"))
-}
-
-/// The app at `<home>/<rel>`, built.
-fn built(rel: &str) -> Manifest {
-    std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
-    let manifest = Manifest::load(&home().join(rel)).unwrap();
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    quilt_build::build_app(&manifest).unwrap();
-    manifest
+    common::built(&format!("examples/{name}"))
 }
 
 fn merge(manifest: &Manifest, tree: &str, opts: &MergeOptions) -> anyhow::Result<GroupReport> {
     let tree = Tree::parse(Path::new("test.tree"), tree)?;
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = common::build_lock();
     merge_group(manifest, &tree, opts)
 }
 
@@ -64,14 +49,7 @@ async fn post(p: &Platform, route: &str, body: &str) -> (u16, String) {
 }
 
 async fn requests(p: &Platform, function: &str) -> u64 {
-    let (_, text) = http::get(&format!("http://{}/metrics", p.addr()))
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&text).into_owned();
-    let key = format!("quilt_gateway_requests_total{{function=\"{function}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
-        .unwrap_or(0)
+    common::requests(p.addr(), function).await
 }
 
 fn count(r: &GroupReport, kind: SiteKind) -> usize {
@@ -80,7 +58,7 @@ fn count(r: &GroupReport, kind: SiteKind) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hello_merged_answers_like_unmerged_and_skips_the_gateway() {
-    let _hello = HELLO.lock().await;
+    let _hello = hello_lock();
     let m = app("hello");
     let report = merge(
         &m,
@@ -119,7 +97,7 @@ async fn hello_merged_answers_like_unmerged_and_skips_the_gateway() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_merge_keeps_non_members_remote() {
-    let _hello = HELLO.lock().await;
+    let _hello = hello_lock();
     let m = app("hello");
     let report = merge(&m, "hello upper\n", &MergeOptions::default()).unwrap();
     assert_eq!(count(&report, SiteKind::Direct), 1);
@@ -249,7 +227,7 @@ fn merged_dir(m: &Manifest) -> Vec<String> {
 
 #[test]
 fn bad_groups_are_refused_with_their_place_and_nothing_is_installed() {
-    let _hello = HELLO.blocking_lock();
+    let _hello = hello_lock();
     let m = app("hello");
     let before = merged_dir(&m);
     let err = |tree: &str| {
@@ -270,9 +248,9 @@ fn bad_groups_are_refused_with_their_place_and_nothing_is_installed() {
 
 #[test]
 fn a_member_that_fails_to_compile_is_named() {
-    std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
+    common::quilt_target_dir();
     let dir = tempfile::tempdir().unwrap();
-    let sdk = home().join("crates/sdk").canonicalize().unwrap();
+    let sdk = common::root().join("crates/sdk").canonicalize().unwrap();
     for (name, body) in [
         (
             "good",
@@ -320,7 +298,7 @@ fn a_member_that_fails_to_compile_is_named() {
 #[test]
 fn trust_domains_and_isolation_are_never_merged_without_override() {
     let dir = tempfile::tempdir().unwrap();
-    let src = home().join("examples/hello");
+    let src = common::root().join("examples/hello");
     let text = std::fs::read_to_string(src.join("quilt.toml"))
         .unwrap()
         .replace(
@@ -412,7 +390,7 @@ async fn call_sites_are_found_in_helpers_closures_threads_and_loops() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_solver_plan_is_merged_group_by_group() {
-    let _hello = HELLO.lock().await;
+    let _hello = hello_lock();
     let m = app("hello");
     // hello calls upper and decorate ten times each; the memory limit fits two functions, so the
     // optimum keeps one edge local and one remote.
@@ -438,7 +416,7 @@ async fn a_solver_plan_is_merged_group_by_group() {
     assert_eq!(trees.len(), 1, "one group has two members");
     assert_eq!(trees[0].root, "hello");
     assert_eq!(trees[0].members.len(), 2);
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = common::build_lock();
     let r = merge_group(&m, &trees[0], &MergeOptions::default()).unwrap();
     drop(_guard);
     assert_eq!(count(&r, SiteKind::Direct), 1);
@@ -454,7 +432,7 @@ async fn a_solver_plan_is_merged_group_by_group() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn container_merge_runs_members_in_one_instance_behind_an_internal_gateway() {
-    let _hello = HELLO.lock().await;
+    let _hello = hello_lock();
     std::env::set_var("QUILT_EXE", env!("CARGO_BIN_EXE_quilt"));
     let m = app("hello");
     let tree = Tree::parse(Path::new("t"), "hello upper\nhello decorate\n").unwrap();
@@ -510,11 +488,11 @@ async fn a_merged_call_costs_about_what_a_direct_call_costs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn monolith_fixture_answers_like_unmerged_without_the_gateway() {
-    let _hello = HELLO.lock().await;
+    let _hello = hello_lock();
     let m = app("hello");
     let tree = Tree::parse(Path::new("t"), "hello upper\nhello decorate\n").unwrap();
     let binary = {
-        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = common::build_lock();
         quilt_merge::build_monolith(&m, &tree).unwrap()
     };
     assert!(binary.ends_with("hello-monolith"));
@@ -537,7 +515,7 @@ const FEATURES: &str = "tests/apps/features";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_function_answers_with_its_own_cargo_features() {
-    let m = built(FEATURES);
+    let m = common::built(FEATURES);
     let p = start(&m).await;
     assert_eq!(
         post(&p, "quiet", r#"{"name":"ann"}"#).await,
@@ -553,13 +531,17 @@ async fn each_function_answers_with_its_own_cargo_features() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn members_with_different_features_are_refused_and_agreeing_ones_answer_as_unmerged() {
-    let m = built(FEATURES);
+    let m = common::built(FEATURES);
     let before = merged_dir(&m);
     let e = format!(
         "{:#}",
         merge(&m, "loud quiet\n", &MergeOptions::default()).unwrap_err()
     );
-    let shared = home().join(FEATURES).join("shared").canonicalize().unwrap();
+    let shared = common::root()
+        .join(FEATURES)
+        .join("shared")
+        .canonicalize()
+        .unwrap();
     for part in [
         "test.tree: refusing to merge group 'loud'",
         "members 'loud' and 'quiet'",

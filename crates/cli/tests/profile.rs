@@ -3,22 +3,14 @@
 
 use quilt_cli::profile::{profile, Profiling};
 use quilt_cli::up::{self, UpOptions};
+use quilt_harness as common;
 use quilt_manifest::Manifest;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
-fn home() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-static BUILD: Mutex<()> = Mutex::new(());
-
+/// `examples/<name>`, built once per process.
 fn app(name: &str) -> Manifest {
-    std::env::set_var("QUILT_TARGET_DIR", home().join("target/quilt-apps"));
-    let manifest = Manifest::load(&home().join("examples").join(name)).unwrap();
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    quilt_build::build_app(&manifest).unwrap();
-    manifest
+    common::built(&format!("examples/{name}"))
 }
 
 fn run<'a>(
@@ -132,7 +124,7 @@ async fn traces_cross_merged_calls_and_tracing_off_records_nothing() {
     let m = app("fanout");
     let tree = quilt_merge::tree::Tree::parse(Path::new("t"), "fanout work\n").unwrap();
     {
-        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = common::build_lock();
         quilt_merge::merge_group(&m, &tree, &quilt_merge::MergeOptions::default()).unwrap();
     }
     let app = up::start(&m, &UpOptions::default()).await.unwrap();

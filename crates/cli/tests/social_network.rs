@@ -3,32 +3,16 @@
 //! variant, and merged compose-post / read-home-timeline answering like the unmerged workflows.
 
 use quilt_cli::{http, up};
-use quilt_manifest::Manifest;
+use quilt_harness::apps::{self, App};
+use quilt_harness::storage;
 use quilt_merge::rewrite::SiteKind;
 use quilt_merge::tree::Tree;
-use quilt_merge::{merge_group, GroupReport, MergeOptions};
+use quilt_merge::GroupReport;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
-use common::build_lock;
-
-const APP: &str = "apps/social-network";
-
-fn app_dir() -> PathBuf {
-    common::root().join(APP)
-}
-
-/// The app, built once per process.
-fn built() -> Manifest {
-    common::built(APP)
-}
+const APP: App = App("apps/social-network");
 
 /// A running social network.
 struct Sn {
@@ -37,16 +21,8 @@ struct Sn {
 
 impl Sn {
     async fn start(variant: &str, fakedb: bool) -> Sn {
-        let manifest = built();
-        let opts = up::UpOptions {
-            port: 0,
-            env: vec![("QUILT_VARIANT".into(), variant.into())],
-            fakedb,
-            idle_timeout: Some(Duration::from_secs(120)),
-            ..Default::default()
-        };
         Sn {
-            app: up::start(&manifest, &opts).await.unwrap(),
+            app: APP.start(fakedb, variant).await,
         }
     }
 
@@ -73,55 +49,21 @@ impl Sn {
     }
 
     fn service(&self, kind: &str) -> SocketAddr {
-        self.app
-            .services
-            .iter()
-            .find(|s| s.kind == kind)
-            .unwrap_or_else(|| panic!("no {kind} service"))
-            .addr
+        apps::service(&self.app, kind)
     }
 
     /// A Redis command through redis-cli; its raw output without the final newline.
     fn redis(&self, args: &[&str]) -> String {
-        let addr = self.service("redis");
-        let out = Command::new("redis-cli")
-            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-            .arg("--raw")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "redis-cli {args:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        text.strip_suffix('\n').unwrap_or(&text).to_string()
+        storage::redis_cli(self.service("redis"), args)
     }
 
     /// A memcached value, read with the text protocol.
     fn memcached(&self, key: &str) -> Option<String> {
-        let mut s = TcpStream::connect(self.service("memcached")).unwrap();
-        s.write_all(format!("get {key}\r\n").as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !buf.ends_with(b"END\r\n") {
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "memcached closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let text = String::from_utf8(buf).unwrap();
-        let (_, rest) = text
-            .split_once("\r\n")
-            .filter(|_| text.starts_with("VALUE"))?;
-        Some(rest.strip_suffix("\r\nEND\r\n").unwrap().to_string())
+        storage::memcached_get(self.service("memcached"), key)
     }
 
     async fn requests(&self, function: &str) -> u64 {
-        let (_, text) = http::get(&format!("{}/metrics", self.app.url()))
-            .await
-            .unwrap();
-        let key = format!("quilt_gateway_requests_total{{function=\"{function}\"}} ");
-        String::from_utf8_lossy(&text)
-            .lines()
-            .find_map(|l| l.strip_prefix(&key)?.trim().parse().ok())
-            .unwrap_or(0)
+        apps::requests(&self.app, function).await
     }
 
     async fn stop(self) {
@@ -463,12 +405,6 @@ async fn fake_database_async() {
     fake_mode("async").await;
 }
 
-fn merge(manifest: &Manifest, tree: &str) -> GroupReport {
-    let tree = Tree::read(&app_dir().join("workflows").join(tree)).unwrap();
-    let _lock = build_lock();
-    merge_group(manifest, &tree, &MergeOptions::default()).unwrap()
-}
-
 fn count(r: &GroupReport, kind: SiteKind) -> usize {
     r.sites.iter().filter(|s| s.kind == kind).count()
 }
@@ -477,8 +413,7 @@ fn count(r: &GroupReport, kind: SiteKind) -> usize {
 /// workflows, in both variants, without calling their members remotely.
 #[tokio::test(flavor = "multi_thread")]
 async fn merged_workflows_answer_like_unmerged() {
-    let m = built();
-    let compose_report = merge(&m, "compose-post.tree");
+    let compose_report = APP.merge("compose-post.tree");
     assert_eq!(compose_report.members.len(), 11);
     assert_eq!(
         count(&compose_report, SiteKind::Direct),
@@ -489,7 +424,7 @@ async fn merged_workflows_answer_like_unmerged() {
     assert_eq!(count(&compose_report, SiteKind::LocalAsync), 10);
     assert_eq!(count(&compose_report, SiteKind::Remote), 0);
     assert_eq!(count(&compose_report, SiteKind::Dynamic), 0);
-    let timeline_report = merge(&m, "read-home-timeline.tree");
+    let timeline_report = APP.merge("read-home-timeline.tree");
     assert_eq!(count(&timeline_report, SiteKind::Direct), 1);
     assert_eq!(count(&timeline_report, SiteKind::LocalAsync), 1);
 
@@ -611,9 +546,8 @@ async fn text_answer(sn: &Sn, route: &str, text: &str) -> Value {
 /// unmerged workflows, the same stored graph, and no member invoked through the gateway.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_and_text_service_merged_answer_like_unmerged() {
-    let m = built();
     let members = |t: &str| -> std::collections::BTreeSet<String> {
-        let tree = Tree::read(&app_dir().join("workflows").join(t)).unwrap();
+        let tree = Tree::read(&APP.dir().join("workflows").join(t)).unwrap();
         tree.members.into_iter().collect()
     };
     let follow_tree = "social-graph-follow-with-username.tree";
@@ -622,7 +556,7 @@ async fn follow_and_text_service_merged_answer_like_unmerged() {
         assert_eq!(members(&other), members(follow_tree), "{other}");
     }
     for tree in [follow_tree, "text-service.tree"] {
-        let report = merge(&m, tree);
+        let report = APP.merge(tree);
         let mut callees = members(tree);
         callees.remove(tree.split('.').next().unwrap());
         let sites = report
@@ -816,7 +750,7 @@ async fn population_builds_a_consistent_graph() {
 async fn profiled_compose_post_graph_matches_the_reference_tree() {
     for variant in ["sync", "async"] {
         let sn = Sn::start(variant, true).await;
-        let m = built();
+        let m = APP.built();
         let runs = 12;
         let body = compose(5, "hi @username_7 see http://x.example").to_string();
         let url = sn.app.url();
@@ -833,7 +767,7 @@ async fn profiled_compose_post_graph_matches_the_reference_tree() {
         })
         .await
         .unwrap();
-        let tree = Tree::read(&app_dir().join("workflows/compose-post.tree")).unwrap();
+        let tree = Tree::read(&APP.dir().join("workflows/compose-post.tree")).unwrap();
         let mut expected: Vec<(String, String)> = tree
             .edges
             .iter()

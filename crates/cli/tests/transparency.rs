@@ -4,30 +4,21 @@
 //! in unknown-function errors — and keeps per-instance state apart.
 
 use quilt_cli::{http, up};
+use quilt_harness::apps::App;
 use quilt_manifest::Manifest;
 use quilt_merge::rewrite::SiteKind;
-use quilt_merge::tree::Tree;
-use quilt_merge::{merge_group, GroupReport, MergeOptions};
+use quilt_merge::GroupReport;
 use quilt_platform::{Platform, PlatformConfig};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
-const APP: &str = "tests/apps/transparency";
+const APP: App = App("tests/apps/transparency");
 
 /// The app, built and merged (its one funcTree) once per process.
 fn merged() -> &'static (Manifest, GroupReport) {
     static MERGED: OnceLock<(Manifest, GroupReport)> = OnceLock::new();
-    MERGED.get_or_init(|| {
-        let manifest = common::built(APP);
-        let tree = Tree::read(&common::root().join(APP).join("workflows/cases.tree")).unwrap();
-        let _lock = common::build_lock();
-        let report = merge_group(&manifest, &tree, &MergeOptions::default()).unwrap();
-        (manifest, report)
-    })
+    MERGED.get_or_init(|| (APP.built(), APP.merge("cases.tree")))
 }
 
 async fn start() -> Platform {

@@ -3,27 +3,18 @@
 //! unless `--allow-cross-domain` is given, which is logged; group names that could escape a folder
 //! are refused; `quilt up` listens on loopback only.
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
+use quilt_harness as common;
+use quilt_harness::cli::{text, Up};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
-
+/// `quilt`, logging what it decides (the tests read its log).
 fn quilt() -> Command {
-    let mut cmd = Command::new(QUILT);
-    cmd.env("QUILT_TARGET_DIR", common::quilt_target_dir())
-        .env("QUILT_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("QUILT_GATEWAY_URL");
+    let mut cmd = quilt_harness::cli::quilt();
+    cmd.env("QUILT_LOG", "info");
     cmd
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// examples/hello in a temporary folder, with `upper` in the `payments` domain and `decorate`
@@ -183,28 +174,10 @@ fn listening_on(port: u16) -> Vec<std::net::Ipv4Addr> {
 #[test]
 fn quilt_up_listens_on_loopback_only() {
     let app = common::built("tests/apps/faults");
-    let mut child = quilt()
-        .arg("up")
-        .arg(&app.dir)
-        .args(["--port", "0", "--no-build"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting quilt up");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let end = Instant::now() + Duration::from_secs(120);
-    let url = loop {
-        let line = lines.next().expect("quilt up printed its gateway").unwrap();
-        if let Some(url) = line.strip_prefix("QUILT_GATEWAY http://") {
-            break url.trim().to_string();
-        }
-        assert!(Instant::now() < end);
-    };
-    let addr: std::net::SocketAddr = url.parse().unwrap();
+    let up = Up::with_args(&app.dir, &["--no-build"]);
+    let addr = up.gateway;
     let listening = listening_on(addr.port());
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(up);
     assert!(addr.ip().is_loopback(), "{addr}");
     assert_eq!(
         listening,

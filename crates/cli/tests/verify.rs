@@ -2,25 +2,16 @@
 //! examples/hello: a merged group answering like its root (its timestamp masked), two routes that
 //! answer differently, a bad requests file, and the requests `quilt profile` recorded.
 
-#[path = "../../platform/tests/common/mod.rs"]
-mod common;
-
+use quilt_harness as common;
+use quilt_harness::cli::text;
 use std::path::Path;
-use std::process::{Command, Output};
-
-const QUILT: &str = env!("CARGO_BIN_EXE_quilt");
+use std::process::Output;
 
 fn quilt(args: &[&str]) -> Output {
-    Command::new(QUILT)
+    quilt_harness::cli::quilt()
         .args(args)
-        .env("QUILT_TARGET_DIR", common::quilt_target_dir())
-        .env("QUILT_LOG", "warn")
         .output()
         .expect("running quilt")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn path(p: &Path) -> &str {

@@ -8,38 +8,15 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 /// examples/hello built once (in the shared app target folder, under the shared build lock).
 fn hello() -> &'static quilt_manifest::Manifest {
     static BUILT: OnceLock<quilt_manifest::Manifest> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let target = std::env::var_os("QUILT_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/quilt-apps"));
-        std::fs::create_dir_all(&target).unwrap();
-        std::env::set_var("QUILT_TARGET_DIR", &target);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(target.join(".quilt-test-build.lock"))
-            .unwrap();
-        lock.lock().unwrap();
-        let m = quilt_manifest::Manifest::load(&root().join("examples/hello")).unwrap();
-        quilt_build::build_app(&m).expect("examples/hello builds");
-        m
-    })
+    BUILT.get_or_init(|| quilt_harness::built("examples/hello"))
 }
 
 fn is_root() -> bool {

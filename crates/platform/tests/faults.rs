@@ -7,7 +7,7 @@
 //! its timeout, and it is a success or an error naming the failing function and the cause; then the
 //! platform serves again without being restarted by hand.
 
-mod common;
+use quilt_harness as common;
 
 use common::{built, deployables, eventually, instance_pids, is_running, metric_of, post, Resp};
 use quilt_platform::{Deployable, Platform, PlatformConfig};

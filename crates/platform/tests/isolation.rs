@@ -3,7 +3,7 @@
 //! other apps' files, runs as its own unprivileged user with no_new_privs and a seccomp filter, and
 //! a fork bomb stops at its pids limit without harming the platform or other functions.
 
-mod common;
+use quilt_harness as common;
 
 use common::{built, eventually, get, instance_pids, post, start};
 use serde_json::Value;

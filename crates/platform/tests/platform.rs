@@ -1,7 +1,7 @@
 //! The local platform with real function processes and real HTTP: examples/hello (C and Rust
 //! functions) and the fault-provoking functions of tests/apps/faults.
 
-mod common;
+use quilt_harness as common;
 
 use common::{built, eventually, get, instance_pids, is_running, metric, metric_of, post, start};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! endpoints that change a running platform need the admin token, and route names that could
 //! escape a folder are refused.
 
-mod common;
+use quilt_harness as common;
 
 use common::{built, get, post, request};
 use quilt_platform::{Deployable, Platform, PlatformConfig};

@@ -4,10 +4,12 @@
 //! one. The platform runs with a 1 s idle timeout; before every measured request the experiment
 //! waits until no instance of either deployment is left.
 
-use super::common::{self, md_table, median, num, round, text, Recorder};
+use super::common::{self, md_table, median, round, Recorder};
 use super::ExperimentArgs;
 use crate::http;
 use anyhow::{bail, Result};
+use quilt_harness::experiment::Basic;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -23,12 +25,40 @@ const COLUMNS: &[&str] = &[
 
 const BASELINE: &[&str] = &["hello", "upper", "decorate"];
 
+/// A result row: one deployment's first and second request after scale to zero.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// The repetition, from 0.
+    pub rep: usize,
+    /// `baseline` or `merged`.
+    pub deployment: String,
+    /// The route requested.
+    pub route: String,
+    /// The first request's HTTP status.
+    pub status: u16,
+    /// The first request's latency, ms.
+    pub cold_ms: f64,
+    /// The second request's latency, ms.
+    pub warm_ms: f64,
+    /// Instances the first request started.
+    pub instance_starts: u64,
+}
+
+/// `quilt experiment cold-start`.
+pub const EXPERIMENT: Basic = Basic {
+    name: "cold-start",
+    reference: "—",
+    about: "First request after scale to zero: unmerged chain against merged.",
+    columns: COLUMNS,
+    run,
+};
+
 /// Runs `quilt experiment cold-start`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
-        return common::replot("cold-start", &args, COLUMNS, report);
+        return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new("cold-start", &args, COLUMNS)?;
+    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
     let reps: usize = rec.mode.pick(2, 5, 15);
     let idle = Duration::from_secs(1);
     rec.set("app", "examples/hello");
@@ -99,15 +129,15 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                         "  rep {rep} {deployment}: cold {cold:.1} ms, warm {warm:.2} ms, {} starts",
                         after - starts
                     );
-                    rec.push(json!({
-                        "rep": rep,
-                        "deployment": deployment,
-                        "route": route,
-                        "status": status,
-                        "cold_ms": round(cold, 3),
-                        "warm_ms": round(warm, 3),
-                        "instance_starts": after - starts,
-                    }));
+                    rec.push(Row {
+                        rep,
+                        deployment: deployment.into(),
+                        route: route.into(),
+                        status,
+                        cold_ms: round(cold, 3),
+                        warm_ms: round(warm, 3),
+                        instance_starts: after - starts,
+                    });
                 }
             }
             Ok::<_, anyhow::Error>(())
@@ -121,17 +151,13 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     rec.finish(result, report)
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
     let stats = |d: &str| {
-        let rows: Vec<&serde_json::Value> = rec
-            .rows
-            .iter()
-            .filter(|x| text(x, "deployment") == d)
-            .collect();
-        let cold: Vec<f64> = rows.iter().map(|x| num(x, "cold_ms")).collect();
-        let warm: Vec<f64> = rows.iter().map(|x| num(x, "warm_ms")).collect();
-        let starts: Vec<f64> = rows.iter().map(|x| num(x, "instance_starts")).collect();
+        let rows: Vec<&Row> = rec.rows.iter().filter(|x| x.deployment == d).collect();
+        let cold: Vec<f64> = rows.iter().map(|x| x.cold_ms).collect();
+        let warm: Vec<f64> = rows.iter().map(|x| x.warm_ms).collect();
+        let starts: Vec<f64> = rows.iter().map(|x| x.instance_starts as f64).collect();
         (
             rows.len(),
             median(&cold),

@@ -9,11 +9,14 @@
 //! deployment's limit — the sum of its members' — is 400 MiB: 6 × 40 MiB fits, 13 × 40 MiB does
 //! not. `work` serves at most 4 requests per instance (4 × 40 MiB < 200 MiB) on up to 4 instances.
 
-use super::common::{self, md_table, num, outcome_fields, round, row, text, Loader, Recorder};
+use super::common::{self, md_table, round, Loader, Recorder};
 use super::ExperimentArgs;
 use anyhow::{Context, Result};
 use quilt_bench::Bodies;
+use quilt_harness::experiment::Basic;
+use quilt_harness::load::Figures;
 use quilt_manifest::Manifest;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -94,12 +97,45 @@ fn copy_sources(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// A result row: one deployment at one fan-out, on a platform of its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// Executions each request fans out to.
+    pub fanout: u32,
+    /// `baseline`, `quilt-threshold-6` or `no-conditional`.
+    pub deployment: String,
+    /// The route measured.
+    pub route: String,
+    /// What the run measured.
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Failed requests, % of all.
+    pub failed_pct: f64,
+    /// Peak memory of one instance of the route, MiB.
+    pub peak_mb_entry: f64,
+    /// Peak memory of one instance of `work`, MiB.
+    pub peak_mb_work: f64,
+    /// The route's memory limit per instance, MiB.
+    pub memory_limit_mb: u64,
+    /// Instances of the route and of `work` that crashed.
+    pub crashes: u64,
+}
+
+/// `quilt experiment conditional`.
+pub const EXPERIMENT: Basic = Basic {
+    name: "conditional",
+    reference: "fan-out experiment",
+    about: "Fan-out 5 and 13: threshold 6 against no conditional against baseline.",
+    columns: COLUMNS,
+    run,
+};
+
 /// Runs `quilt experiment conditional`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
-        return common::replot("conditional", &args, COLUMNS, report);
+        return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new("conditional", &args, COLUMNS)?;
+    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
     let times = rec.mode.pick(
         (Duration::from_secs(2), Duration::from_millis(500)),
         (Duration::from_secs(6), Duration::from_secs(1)),
@@ -165,7 +201,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
 }
 
 async fn measure(
-    rec: &mut Recorder,
+    rec: &mut Recorder<Row>,
     manifest: &Manifest,
     loader: &Loader,
     (deployment, route): (&str, &str),
@@ -202,45 +238,43 @@ async fn measure(
         2 * FUNCTION_MB
     };
     let total = o.requests + o.errors;
-    let mut fields = outcome_fields(&o);
-    fields.insert(
-        "failed_pct".into(),
-        json!(if total > 0 {
+    rec.push(Row {
+        fanout: k,
+        deployment: deployment.into(),
+        route: route.into(),
+        figures: Figures::of(&o),
+        failed_pct: if total > 0 {
             round(100.0 * o.errors as f64 / total as f64, 1)
         } else {
             0.0
-        }),
-    );
-    fields.insert("peak_mb_entry".into(), json!(peak(route)));
-    fields.insert("peak_mb_work".into(), json!(peak("work")));
-    fields.insert("memory_limit_mb".into(), json!(limit));
-    fields.insert("crashes".into(), json!(crashes));
-    rec.push(row(
-        json!({"fanout": k, "deployment": deployment, "route": route}),
-        fields,
-    ));
+        },
+        peak_mb_entry: peak(route),
+        peak_mb_work: peak("work"),
+        memory_limit_mb: limit,
+        crashes,
+    });
     Ok(())
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
     let mut table = Vec::new();
     for x in &rec.rows {
         table.push(vec![
-            format!("{}", num(x, "fanout")),
-            text(x, "deployment").to_string(),
-            common::fmt(num(x, "p50_ms"), 1),
-            common::fmt(num(x, "p99_ms"), 1),
+            format!("{}", x.fanout),
+            x.deployment.clone(),
+            common::fmt(x.figures.p50(), 1),
+            common::fmt(x.figures.p99(), 1),
             format!(
                 "{} of {} ({}%)",
-                num(x, "errors"),
-                num(x, "errors") + num(x, "requests"),
-                num(x, "failed_pct")
+                x.figures.errors,
+                x.figures.errors + x.figures.requests,
+                x.failed_pct
             ),
-            common::fmt(num(x, "peak_mb_entry"), 0),
-            common::fmt(num(x, "peak_mb_work"), 0),
-            format!("{}", num(x, "memory_limit_mb")),
-            format!("{}", num(x, "crashes")),
+            common::fmt(x.peak_mb_entry, 0),
+            common::fmt(x.peak_mb_work, 0),
+            format!("{}", x.memory_limit_mb),
+            format!("{}", x.crashes),
         ]);
     }
     r.table = md_table(
@@ -257,12 +291,8 @@ fn report(rec: &Recorder) -> Result<common::Report> {
         ],
         &table,
     );
-    let find = |k: f64, d: &str| {
-        rec.rows
-            .iter()
-            .find(|x| num(x, "fanout") == k && text(x, "deployment") == d)
-    };
-    for k in [5.0, 13.0] {
+    let find = |k: u32, d: &str| rec.rows.iter().find(|x| x.fanout == k && x.deployment == d);
+    for k in [5, 13] {
         let (Some(b), Some(t), Some(n)) = (
             find(k, "baseline"),
             find(k, "quilt-threshold-6"),
@@ -273,24 +303,24 @@ fn report(rec: &Recorder) -> Result<common::Report> {
         r.headlines.push(format!(
             "fan-out {k}: p50 baseline {} ms, threshold 6 {} ms ({}), no conditional {} ms; \
              failed requests {}% / {}% / {}%; largest instance {} / {} / {} MiB (merged limit {} MiB)",
-            common::fmt(num(b, "p50_ms"), 1),
-            common::fmt(num(t, "p50_ms"), 1),
-            common::change(num(t, "p50_ms"), num(b, "p50_ms")),
-            common::fmt(num(n, "p50_ms"), 1),
-            num(b, "failed_pct"),
-            num(t, "failed_pct"),
-            num(n, "failed_pct"),
-            common::fmt(num(b, "peak_mb_entry").max(num(b, "peak_mb_work")), 0),
-            common::fmt(num(t, "peak_mb_entry"), 0),
-            common::fmt(num(n, "peak_mb_entry"), 0),
-            num(t, "memory_limit_mb"),
+            common::fmt(b.figures.p50(), 1),
+            common::fmt(t.figures.p50(), 1),
+            common::change(t.figures.p50(), b.figures.p50()),
+            common::fmt(n.figures.p50(), 1),
+            b.failed_pct,
+            t.failed_pct,
+            n.failed_pct,
+            common::fmt(b.peak_mb_entry.max(b.peak_mb_work), 0),
+            common::fmt(t.peak_mb_entry, 0),
+            common::fmt(n.peak_mb_entry, 0),
+            t.memory_limit_mb,
         ));
         r.summary.insert(
             format!("fanout_{k}"),
             json!({
-                "p50_ms": {"baseline": num(b, "p50_ms"), "threshold": num(t, "p50_ms"), "unconditional": num(n, "p50_ms")},
-                "failed_pct": {"baseline": num(b, "failed_pct"), "threshold": num(t, "failed_pct"), "unconditional": num(n, "failed_pct")},
-                "peak_mb": {"baseline": num(b, "peak_mb_entry"), "threshold": num(t, "peak_mb_entry"), "unconditional": num(n, "peak_mb_entry")},
+                "p50_ms": {"baseline": b.figures.p50(), "threshold": t.figures.p50(), "unconditional": n.figures.p50()},
+                "failed_pct": {"baseline": b.failed_pct, "threshold": t.failed_pct, "unconditional": n.failed_pct},
+                "peak_mb": {"baseline": b.peak_mb_entry, "threshold": t.peak_mb_entry, "unconditional": n.peak_mb_entry},
             }),
         );
     }
@@ -300,9 +330,9 @@ fn report(rec: &Recorder) -> Result<common::Report> {
         .map(|d| {
             (
                 format!("{d}: p50 ms"),
-                [5.0, 13.0]
+                [5, 13]
                     .iter()
-                    .map(|k| find(*k, d).map_or(f64::NAN, |x| num(x, "p50_ms")))
+                    .map(|k| find(*k, d).map_or(f64::NAN, |x| x.figures.p50()))
                     .collect(),
             )
         })
@@ -312,9 +342,9 @@ fn report(rec: &Recorder) -> Result<common::Report> {
                 .map(|d| {
                     (
                         format!("{d}: failed %"),
-                        [5.0, 13.0]
+                        [5, 13]
                             .iter()
-                            .map(|k| find(*k, d).map_or(f64::NAN, |x| num(x, "failed_pct")))
+                            .map(|k| find(*k, d).map_or(f64::NAN, |x| x.failed_pct))
                             .collect(),
                     )
                 }),

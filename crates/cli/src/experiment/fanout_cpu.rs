@@ -17,13 +17,16 @@
 //! members' limits.) The solver's own plan for the profiled call graph under the same CPU limit is recorded
 //! beside the measurement.
 
-use super::common::{self, md_table, num, outcome_fields, round, row, text, Loader, Recorder};
+use super::common::{self, md_table, round, Loader, Recorder};
 use super::ExperimentArgs;
 use crate::plot::{lines, Series};
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, FromArgMatches};
 use quilt_bench::Bodies;
+use quilt_harness::experiment::Experiment;
+use quilt_harness::load::Figures;
 use quilt_manifest::Manifest;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
@@ -39,6 +42,20 @@ const COLUMNS: &[&str] = &[
     "p99_ms",
     "max_ms",
 ];
+
+/// A result row: one deployment at one connection count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// `baseline`, `merge-all` or `split`.
+    pub deployment: String,
+    /// The route measured.
+    pub route: String,
+    /// Connections of the closed loop.
+    pub connections: usize,
+    /// What the run measured.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
 
 /// Arguments of `quilt experiment fanout-cpu`.
 #[derive(Debug, Clone, Args)]
@@ -73,6 +90,44 @@ impl Default for FanoutCpuArgs {
     }
 }
 
+const NAME: &str = "fanout-cpu";
+
+/// `quilt experiment fanout-cpu`: takes [`FanoutCpuArgs`].
+pub struct FanoutCpu;
+
+impl Experiment for FanoutCpu {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn about(&self) -> &'static str {
+        "nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two."
+    }
+
+    fn reference(&self) -> &'static str {
+        "Figure 8c"
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        COLUMNS
+    }
+
+    fn command(&self) -> clap::Command {
+        FanoutCpuArgs::augment_args(clap::Command::new(NAME).about(self.about()))
+    }
+
+    fn run_matches(&self, matches: &clap::ArgMatches) -> Result<()> {
+        run(FanoutCpuArgs::from_arg_matches(matches)?)
+    }
+
+    fn run(&self, common: ExperimentArgs) -> Result<()> {
+        run(FanoutCpuArgs {
+            common,
+            ..FanoutCpuArgs::default()
+        })
+    }
+}
+
 const SPLIT_B: &str = "nearby-cinema-parallel-2-2";
 
 /// Runs `quilt experiment fanout-cpu`.
@@ -81,9 +136,9 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
         anyhow::bail!("--cpu and --memory must be positive and --max-instances at least 1");
     }
     if args.common.replot {
-        return common::replot("fanout-cpu", &args.common, COLUMNS, report);
+        return common::replot(NAME, &args.common, COLUMNS, report);
     }
-    let mut rec = Recorder::new("fanout-cpu", &args.common, COLUMNS)?;
+    let mut rec = Recorder::new(NAME, &args.common, COLUMNS)?;
     let mode = rec.mode;
     if (args.cpu, args.max_instances, args.memory) != (1.0, 1, 1024) || args.num.is_some() {
         rec.command.push_str(&format!(
@@ -190,10 +245,12 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
                             times,
                         )
                         .await?;
-                    rec.push(row(
-                        json!({"deployment": deployment, "route": route, "connections": c}),
-                        outcome_fields(&o),
-                    ));
+                    rec.push(Row {
+                        deployment: deployment.to_string(),
+                        route: route.to_string(),
+                        connections: c,
+                        figures: Figures::of(&o),
+                    });
                 }
             }
             Ok::<_, anyhow::Error>(())
@@ -309,21 +366,16 @@ fn describe_plan(v: &serde_json::Value) -> String {
     )
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
-    let rows = |d: &str| -> Vec<&serde_json::Value> {
-        rec.rows
-            .iter()
-            .filter(|x| text(x, "deployment") == d)
-            .collect()
-    };
+    let rows = |d: &str| -> Vec<&Row> { rec.rows.iter().filter(|x| x.deployment == d).collect() };
     let peak = |d: &str| {
         rows(d)
             .iter()
-            .map(|x| num(x, "throughput_rps"))
+            .map(|x| x.figures.throughput_rps)
             .fold(0.0, f64::max)
     };
-    let p50_1 = |d: &str| rows(d).first().map_or(f64::NAN, |x| num(x, "p50_ms"));
+    let p50_1 = |d: &str| rows(d).first().map_or(f64::NAN, |x| x.figures.p50());
     let mut series = Vec::new();
     let mut table = Vec::new();
     for d in ["baseline", "merge-all", "split"] {
@@ -335,7 +387,7 @@ fn report(rec: &Recorder) -> Result<common::Report> {
             label: d.to_string(),
             points: rs
                 .iter()
-                .map(|x| (num(x, "throughput_rps"), num(x, "p50_ms")))
+                .map(|x| (x.figures.throughput_rps, x.figures.p50()))
                 .collect(),
         });
         table.push(vec![
@@ -347,9 +399,9 @@ fn report(rec: &Recorder) -> Result<common::Report> {
                 .map(|x| {
                     format!(
                         "{}: {:.2}/{:.0}",
-                        num(x, "connections"),
-                        num(x, "throughput_rps"),
-                        num(x, "p50_ms")
+                        x.connections,
+                        x.figures.throughput_rps,
+                        x.figures.p50()
                     )
                 })
                 .collect::<Vec<_>>()

@@ -3,12 +3,13 @@
 //! in the sync and async variants, with real storage (Redis and memcached, populated first).
 //! Closed loop, one connection, as the reference's `wrk2 -c 1`.
 
-use super::common::{
-    self, bodies_for, md_table, num, outcome_fields, round, row, text, Loader, Mode, Recorder,
-};
+use super::common::{self, bodies_for, md_table, round, Loader, Mode, Recorder};
 use super::ExperimentArgs;
 use anyhow::{Context, Result};
+use quilt_harness::experiment::Basic;
+use quilt_harness::load::Figures;
 use quilt_manifest::Manifest;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
@@ -26,6 +27,24 @@ const COLUMNS: &[&str] = &[
     "p99_ms",
     "max_ms",
 ];
+
+/// A result row: one workflow of an app in one variant, baseline or merged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// The app's name.
+    pub app: String,
+    /// The workflow.
+    pub workflow: String,
+    /// `sync` or `async`.
+    pub variant: String,
+    /// `baseline` or `merged`.
+    pub deployment: String,
+    /// The route measured.
+    pub route: String,
+    /// What the run measured.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
 
 /// One app's part of the experiment.
 pub struct AppPlan {
@@ -87,12 +106,21 @@ pub fn plan(mode: Mode) -> Vec<AppPlan> {
     }
 }
 
+/// `quilt experiment latency`.
+pub const EXPERIMENT: Basic = Basic {
+    name: "latency",
+    reference: "Figure 7",
+    about: "Median and p99 latency per workflow, baseline against merged, sync and async, real storage.",
+    columns: COLUMNS,
+    run,
+};
+
 /// Runs `quilt experiment latency`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
-        return common::replot("latency", &args, COLUMNS, report);
+        return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new("latency", &args, COLUMNS)?;
+    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
     let mode = rec.mode;
     let times = mode.pick(
         (Duration::from_secs(2), Duration::from_millis(500)),
@@ -151,7 +179,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
 }
 
 async fn run_app(
-    rec: &mut Recorder,
+    rec: &mut Recorder<Row>,
     loader: &Loader,
     p: &AppPlan,
     times: (Duration, Duration),
@@ -179,7 +207,7 @@ async fn run_app(
 }
 
 async fn measure_variant(
-    rec: &mut Recorder,
+    rec: &mut Recorder<Row>,
     loader: &Loader,
     manifest: &Manifest,
     routes: &[(String, String, String)],
@@ -209,11 +237,14 @@ async fn measure_variant(
                 let o = loader
                     .closed(&format!("{url}/{route}"), bodies, 1, times)
                     .await?;
-                rec.push(row(
-                    json!({"app": manifest.name, "workflow": workflow, "variant": variant,
-                           "deployment": deployment, "route": route}),
-                    outcome_fields(&o),
-                ));
+                rec.push(Row {
+                    app: manifest.name.clone(),
+                    workflow: workflow.clone(),
+                    variant: variant.to_string(),
+                    deployment: deployment.to_string(),
+                    route: route.clone(),
+                    figures: Figures::of(&o),
+                });
             }
         }
         Ok::<_, anyhow::Error>(())
@@ -223,49 +254,46 @@ async fn measure_variant(
     result
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
     let mut table = Vec::new();
     let mut groups = Vec::new();
     let (mut base_p50, mut merged_p50) = (Vec::new(), Vec::new());
     let mut changes = Vec::new();
-    for b in rec
-        .rows
-        .iter()
-        .filter(|x| text(x, "deployment") == "baseline")
-    {
+    for b in rec.rows.iter().filter(|x| x.deployment == "baseline") {
         let Some(m) = rec.rows.iter().find(|x| {
-            text(x, "deployment") == "merged"
-                && text(x, "workflow") == text(b, "workflow")
-                && text(x, "variant") == text(b, "variant")
-                && text(x, "app") == text(b, "app")
+            x.deployment == "merged"
+                && x.workflow == b.workflow
+                && x.variant == b.variant
+                && x.app == b.app
         }) else {
             continue;
         };
-        let (w, v) = (text(b, "workflow"), text(b, "variant"));
-        let d50 = num(m, "p50_ms") / num(b, "p50_ms") - 1.0;
+        let (w, v) = (&b.workflow, &b.variant);
+        let (bf, mf) = (&b.figures, &m.figures);
+        let d50 = mf.p50() / bf.p50() - 1.0;
         changes.push((format!("{w} ({v})"), d50));
         table.push(vec![
-            format!("{w} ({})", text(b, "app")),
+            format!("{w} ({})", b.app),
             v.to_string(),
-            common::fmt(num(b, "p50_ms"), 2),
-            common::fmt(num(m, "p50_ms"), 2),
-            common::change(num(m, "p50_ms"), num(b, "p50_ms")),
-            common::fmt(num(b, "p99_ms"), 2),
-            common::fmt(num(m, "p99_ms"), 2),
-            common::change(num(m, "p99_ms"), num(b, "p99_ms")),
-            format!("{} / {}", num(b, "errors"), num(m, "errors")),
+            common::fmt(bf.p50(), 2),
+            common::fmt(mf.p50(), 2),
+            common::change(mf.p50(), bf.p50()),
+            common::fmt(bf.p99(), 2),
+            common::fmt(mf.p99(), 2),
+            common::change(mf.p99(), bf.p99()),
+            format!("{} / {}", bf.errors, mf.errors),
         ]);
         groups.push(format!("{w} ({v})"));
-        base_p50.push(num(b, "p50_ms"));
-        merged_p50.push(num(m, "p50_ms"));
+        base_p50.push(bf.p50());
+        merged_p50.push(mf.p50());
         r.summary.insert(
             format!("{w}/{v}"),
             json!({
-                "baseline_p50_ms": num(b, "p50_ms"), "merged_p50_ms": num(m, "p50_ms"),
-                "baseline_p99_ms": num(b, "p99_ms"), "merged_p99_ms": num(m, "p99_ms"),
+                "baseline_p50_ms": bf.p50(), "merged_p50_ms": mf.p50(),
+                "baseline_p99_ms": bf.p99(), "merged_p99_ms": mf.p99(),
                 "p50_change": round(d50, 4),
-                "p99_change": round(num(m, "p99_ms") / num(b, "p99_ms") - 1.0, 4),
+                "p99_change": round(mf.p99() / bf.p99() - 1.0, 4),
             }),
         );
     }

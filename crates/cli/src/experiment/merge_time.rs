@@ -8,10 +8,12 @@
 //! in the shared target folder, as they would be in an incremental build. The reference's README
 //! publishes no merge times, so there is no reference column. (`--smoke` merges examples/hello.)
 
-use super::common::{self, md_table, num, round, text, Recorder};
+use super::common::{self, md_table, round, Recorder};
 use super::ExperimentArgs;
 use anyhow::Result;
+use quilt_harness::experiment::Basic;
 use quilt_manifest::Manifest;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const COLUMNS: &[&str] = &[
@@ -30,6 +32,51 @@ const COLUMNS: &[&str] = &[
     "sites_local_async",
     "sites_remote",
 ];
+
+/// A result row: one group merged, its stage times and sizes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// The app's name.
+    pub app: String,
+    /// The workflow whose funcTree was merged.
+    pub workflow: String,
+    /// Members of the group.
+    pub members: usize,
+    /// Seconds compiling members to bitcode.
+    pub compile_s: f64,
+    /// Seconds linking modules and rewriting call sites.
+    pub merge_s: f64,
+    /// Seconds in LLVM's O3 pipeline.
+    pub optimize_s: f64,
+    /// Seconds emitting code and linking.
+    pub link_s: f64,
+    /// The four stages added up.
+    pub total_s: f64,
+    /// Size of the merged binary, KiB.
+    pub merged_kib: u64,
+    /// Sizes of the members' own binaries added up, KiB.
+    pub originals_kib: u64,
+    /// `merged_kib / originals_kib` (none when the members have no size).
+    pub size_ratio: Option<f64>,
+    /// Call sites made direct calls.
+    pub sites_direct: usize,
+    /// Call sites made local asynchronous calls.
+    pub sites_local_async: usize,
+    /// Call sites left remote.
+    pub sites_remote: usize,
+}
+
+impl Row {
+    /// The stage times by name (`compile`, `merge`, `optimize`, `link`).
+    fn stages(&self) -> [(&'static str, f64); 4] {
+        [
+            ("compile", self.compile_s),
+            ("merge", self.merge_s),
+            ("optimize", self.optimize_s),
+            ("link", self.link_s),
+        ]
+    }
+}
 
 /// The groups measured: (app folder, workflow tree).
 pub fn groups(mode: common::Mode) -> Vec<(&'static str, &'static str)> {
@@ -62,12 +109,21 @@ fn touch_merged_crate(manifest: &Manifest, root: &str) {
     }
 }
 
+/// `quilt experiment merge-time`.
+pub const EXPERIMENT: Basic = Basic {
+    name: "merge-time",
+    reference: "merge-time table",
+    about: "Compile, merge, optimize and link time and binary sizes of four workflows.",
+    columns: COLUMNS,
+    run,
+};
+
 /// Runs `quilt experiment merge-time`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
-        return common::replot("merge-time", &args, COLUMNS, report);
+        return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new("merge-time", &args, COLUMNS)?;
+    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
     let groups = groups(rec.mode);
     rec.set(
         "groups",
@@ -101,22 +157,23 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                 "  {workflow}: compile {:.1}s merge {:.1}s optimize {:.1}s link {:.1}s",
                 info.compile_s, info.merge_s, info.optimize_s, info.link_s
             );
-            Ok::<_, anyhow::Error>(json!({
-                "app": manifest.name,
-                "workflow": workflow,
-                "members": info.members.len(),
-                "compile_s": round(info.compile_s, 2),
-                "merge_s": round(info.merge_s, 2),
-                "optimize_s": round(info.optimize_s, 2),
-                "link_s": round(info.link_s, 2),
-                "total_s": round(total, 2),
-                "merged_kib": info.merged_bytes / 1024,
-                "originals_kib": info.originals_bytes / 1024,
-                "size_ratio": if info.originals_bytes > 0 { round(info.merged_bytes as f64 / info.originals_bytes as f64, 3) } else { f64::NAN },
-                "sites_direct": info.sites[0],
-                "sites_local_async": info.sites[1],
-                "sites_remote": info.sites[2],
-            }))
+            Ok::<_, anyhow::Error>(Row {
+                app: manifest.name.clone(),
+                workflow: workflow.to_string(),
+                members: info.members.len(),
+                compile_s: round(info.compile_s, 2),
+                merge_s: round(info.merge_s, 2),
+                optimize_s: round(info.optimize_s, 2),
+                link_s: round(info.link_s, 2),
+                total_s: round(total, 2),
+                merged_kib: info.merged_bytes / 1024,
+                originals_kib: info.originals_bytes / 1024,
+                size_ratio: (info.originals_bytes > 0)
+                    .then(|| round(info.merged_bytes as f64 / info.originals_bytes as f64, 3)),
+                sites_direct: info.sites[0],
+                sites_local_async: info.sites[1],
+                sites_remote: info.sites[2],
+            })
         })();
         match step {
             Ok(r) => rec.push(r),
@@ -130,37 +187,37 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     rec.finish(result, report)
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
     let mut table = Vec::new();
     for x in &rec.rows {
         table.push(vec![
-            format!("{} ({} functions)", text(x, "workflow"), num(x, "members")),
-            common::fmt(num(x, "compile_s"), 1),
-            common::fmt(num(x, "merge_s"), 1),
-            common::fmt(num(x, "optimize_s"), 1),
-            common::fmt(num(x, "link_s"), 1),
-            common::fmt(num(x, "total_s"), 1),
-            common::fmt(num(x, "merged_kib"), 0),
-            common::fmt(num(x, "originals_kib"), 0),
-            common::fmt(num(x, "size_ratio"), 2),
+            format!("{} ({} functions)", x.workflow, x.members),
+            common::fmt(x.compile_s, 1),
+            common::fmt(x.merge_s, 1),
+            common::fmt(x.optimize_s, 1),
+            common::fmt(x.link_s, 1),
+            common::fmt(x.total_s, 1),
+            common::fmt(x.merged_kib as f64, 0),
+            common::fmt(x.originals_kib as f64, 0),
+            common::fmt(x.size_ratio.unwrap_or(f64::NAN), 2),
         ]);
         r.headlines.push(format!(
             "{} ({} functions): {:.1} s in all (compile {:.1}, merge {:.1}, optimize {:.1}, link {:.1}); \
              merged binary {:.0} KiB against {:.0} KiB for the members' own binaries",
-            text(x, "workflow"),
-            num(x, "members"),
-            num(x, "total_s"),
-            num(x, "compile_s"),
-            num(x, "merge_s"),
-            num(x, "optimize_s"),
-            num(x, "link_s"),
-            num(x, "merged_kib"),
-            num(x, "originals_kib"),
+            x.workflow,
+            x.members,
+            x.total_s,
+            x.compile_s,
+            x.merge_s,
+            x.optimize_s,
+            x.link_s,
+            x.merged_kib as f64,
+            x.originals_kib as f64,
         ));
         r.summary.insert(
-            text(x, "workflow").to_string(),
-            json!({"total_s": num(x, "total_s"), "merged_kib": num(x, "merged_kib"), "originals_kib": num(x, "originals_kib")}),
+            x.workflow.clone(),
+            json!({"total_s": x.total_s, "merged_kib": x.merged_kib as f64, "originals_kib": x.originals_kib as f64}),
         );
     }
     r.table = md_table(
@@ -177,17 +234,12 @@ fn report(rec: &Recorder) -> Result<common::Report> {
         ],
         &table,
     );
-    let groups: Vec<String> = rec
-        .rows
-        .iter()
-        .map(|x| text(x, "workflow").to_string())
-        .collect();
-    let series: Vec<(String, Vec<f64>)> = ["compile_s", "merge_s", "optimize_s", "link_s"]
-        .iter()
-        .map(|k| {
+    let groups: Vec<String> = rec.rows.iter().map(|x| x.workflow.clone()).collect();
+    let series: Vec<(String, Vec<f64>)> = (0..4)
+        .map(|i| {
             (
-                k.trim_end_matches("_s").to_string(),
-                rec.rows.iter().map(|x| num(x, k)).collect(),
+                Row::default().stages()[i].0.to_string(),
+                rec.rows.iter().map(|x| x.stages()[i].1).collect(),
             )
         })
         .collect();

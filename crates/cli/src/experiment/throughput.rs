@@ -4,13 +4,14 @@
 //! and the reference's container merge (`container-merge-compose-post`: the members' own binaries
 //! as processes of one instance behind an internal gateway).
 
-use super::common::{
-    self, bodies_for, md_table, num, outcome_fields, round, row, text, Loader, Mode, Recorder,
-};
+use super::common::{self, bodies_for, md_table, round, Loader, Mode, Recorder};
 use super::ExperimentArgs;
 use crate::plot::{lines, Series};
 use anyhow::{Context, Result};
+use quilt_harness::experiment::Basic;
+use quilt_harness::load::Figures;
 use quilt_merge::deployment::MergedDeployment;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
@@ -28,12 +29,37 @@ const COLUMNS: &[&str] = &[
     "max_ms",
 ];
 
+/// A result row: one deployment of a variant at one connection count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// `sync` or `async`.
+    pub variant: String,
+    /// `baseline`, `merged` or `container`.
+    pub deployment: String,
+    /// The route measured.
+    pub route: String,
+    /// Connections of the closed loop.
+    pub connections: usize,
+    /// What the run measured.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// `quilt experiment throughput`.
+pub const EXPERIMENT: Basic = Basic {
+    name: "throughput",
+    reference: "Figures 8a/8b",
+    about: "compose-post (fake database): latency against throughput, baseline, merged and container merge.",
+    columns: COLUMNS,
+    run,
+};
+
 /// Runs `quilt experiment throughput`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
-        return common::replot("throughput", &args, COLUMNS, report);
+        return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new("throughput", &args, COLUMNS)?;
+    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
     let mode = rec.mode;
     // The smoke run uses the 3-function text-service workflow: same pipeline, a fraction of the
     // merge time.
@@ -116,11 +142,13 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                         let o = loader
                             .closed(&format!("{url}/{route}"), bodies, c, times)
                             .await?;
-                        rec.push(row(
-                            json!({"variant": variant, "deployment": deployment, "route": route,
-                                   "connections": c}),
-                            outcome_fields(&o),
-                        ));
+                        rec.push(Row {
+                            variant: variant.to_string(),
+                            deployment: deployment.to_string(),
+                            route: route.clone(),
+                            connections: c,
+                            figures: Figures::of(&o),
+                        });
                     }
                 }
                 Ok::<_, anyhow::Error>(())
@@ -137,26 +165,26 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     rec.finish(result, report)
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
     let mut series = Vec::new();
     let mut table = Vec::new();
-    let mut variants: Vec<&str> = rec.rows.iter().map(|x| text(x, "variant")).collect();
+    let mut variants: Vec<&str> = rec.rows.iter().map(|x| x.variant.as_str()).collect();
     variants.dedup();
     for v in variants {
-        let rows = |d: &str| -> Vec<&serde_json::Value> {
+        let rows = |d: &str| -> Vec<&Row> {
             rec.rows
                 .iter()
-                .filter(|x| text(x, "variant") == v && text(x, "deployment") == d)
+                .filter(|x| x.variant == v && x.deployment == d)
                 .collect()
         };
         let peak = |d: &str| {
             rows(d)
                 .iter()
-                .map(|x| num(x, "throughput_rps"))
+                .map(|x| x.figures.throughput_rps)
                 .fold(0.0, f64::max)
         };
-        let p50_1 = |d: &str| rows(d).first().map_or(f64::NAN, |x| num(x, "p50_ms"));
+        let p50_1 = |d: &str| rows(d).first().map_or(f64::NAN, |x| x.figures.p50());
         for d in ["baseline", "merged", "container"] {
             let rs = rows(d);
             if rs.is_empty() {
@@ -166,7 +194,7 @@ fn report(rec: &Recorder) -> Result<common::Report> {
                 label: format!("{d} ({v})"),
                 points: rs
                     .iter()
-                    .map(|x| (num(x, "throughput_rps"), num(x, "p50_ms")))
+                    .map(|x| (x.figures.throughput_rps, x.figures.p50()))
                     .collect(),
             });
             table.push(vec![
@@ -179,9 +207,9 @@ fn report(rec: &Recorder) -> Result<common::Report> {
                     .map(|x| {
                         format!(
                             "{}: {:.0}/{:.1}",
-                            num(x, "connections"),
-                            num(x, "throughput_rps"),
-                            num(x, "p50_ms")
+                            x.connections,
+                            x.figures.throughput_rps,
+                            x.figures.p50()
                         )
                     })
                     .collect::<Vec<_>>()

@@ -6,11 +6,14 @@
 //! gateway records a span per request (and the instance one per execution, carried back in a
 //! response header) into the embedded span store.
 
-use super::common::{self, md_table, num, outcome_fields, round, row, text, Loader, Recorder};
+use super::common::{self, md_table, round, Loader, Recorder};
 use super::ExperimentArgs;
 use crate::plot::{lines, Series};
 use anyhow::Result;
 use quilt_bench::Bodies;
+use quilt_harness::experiment::Basic;
+use quilt_harness::load::Figures;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
@@ -27,12 +30,35 @@ const COLUMNS: &[&str] = &[
     "max_ms",
 ];
 
+/// A result row: one route at one connection count with tracing off or on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// The function measured.
+    pub route: String,
+    /// "off" or "on".
+    pub tracing: String,
+    /// Connections of the closed loop.
+    pub connections: usize,
+    /// What the run measured.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// `quilt experiment tracing`.
+pub const EXPERIMENT: Basic = Basic {
+    name: "tracing",
+    reference: "Figure 9a",
+    about: "A no-op function with tracing on and off.",
+    columns: COLUMNS,
+    run,
+};
+
 /// Runs `quilt experiment tracing`.
 pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
-        return common::replot("tracing", &args, COLUMNS, report);
+        return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new("tracing", &args, COLUMNS)?;
+    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
     let mode = rec.mode;
     let sweep: Vec<usize> = mode.pick(
         vec![1, 4],
@@ -82,10 +108,12 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                                 times,
                             )
                             .await?;
-                        rec.push(row(
-                            json!({"route": route, "tracing": if tracing { "on" } else { "off" }, "connections": c}),
-                            outcome_fields(&o),
-                        ));
+                        rec.push(Row {
+                            route: route.to_string(),
+                            tracing: if tracing { "on" } else { "off" }.into(),
+                            connections: c,
+                            figures: Figures::of(&o),
+                        });
                     }
                 }
             }
@@ -102,20 +130,20 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     rec.finish(result, report)
 }
 
-fn report(rec: &Recorder) -> Result<common::Report> {
+fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let mut r = common::Report::default();
     let mut series = Vec::new();
     let mut table = Vec::new();
     let routes: Vec<String> = {
-        let mut v: Vec<String> = rec.rows.iter().map(|x| text(x, "route").into()).collect();
+        let mut v: Vec<String> = rec.rows.iter().map(|x| x.route.clone()).collect();
         v.dedup();
         v
     };
     for route in &routes {
-        let pick = |t: &str| -> Vec<&serde_json::Value> {
+        let pick = |t: &str| -> Vec<&Row> {
             rec.rows
                 .iter()
-                .filter(|x| text(x, "route") == route && text(x, "tracing") == t)
+                .filter(|x| &x.route == route && x.tracing == t)
                 .collect()
         };
         let (off, on) = (pick("off"), pick("on"));
@@ -124,31 +152,30 @@ fn report(rec: &Recorder) -> Result<common::Report> {
                 label: format!("{route}, tracing {t}"),
                 points: rows
                     .iter()
-                    .map(|x| (num(x, "throughput_rps"), num(x, "p50_ms")))
+                    .map(|x| (x.figures.throughput_rps, x.figures.p50()))
                     .collect(),
             });
         }
         for (a, b) in off.iter().zip(&on) {
             table.push(vec![
                 route.clone(),
-                format!("{}", num(a, "connections")),
-                common::fmt(num(a, "throughput_rps"), 0),
-                common::fmt(num(b, "throughput_rps"), 0),
-                common::change(num(b, "throughput_rps"), num(a, "throughput_rps")),
-                common::fmt(num(a, "p50_ms"), 3),
-                common::fmt(num(b, "p50_ms"), 3),
-                common::change(num(b, "p50_ms"), num(a, "p50_ms")),
-                common::fmt(num(a, "p99_ms"), 3),
-                common::fmt(num(b, "p99_ms"), 3),
+                format!("{}", a.connections),
+                common::fmt(a.figures.throughput_rps, 0),
+                common::fmt(b.figures.throughput_rps, 0),
+                common::change(b.figures.throughput_rps, a.figures.throughput_rps),
+                common::fmt(a.figures.p50(), 3),
+                common::fmt(b.figures.p50(), 3),
+                common::change(b.figures.p50(), a.figures.p50()),
+                common::fmt(a.figures.p99(), 3),
+                common::fmt(b.figures.p99(), 3),
             ]);
         }
-        let peak = |rows: &[&serde_json::Value]| {
+        let peak = |rows: &[&Row]| {
             rows.iter()
-                .map(|x| num(x, "throughput_rps"))
+                .map(|x| x.figures.throughput_rps)
                 .fold(0.0, f64::max)
         };
-        let p50_1 =
-            |rows: &[&serde_json::Value]| rows.first().map_or(f64::NAN, |x| num(x, "p50_ms"));
+        let p50_1 = |rows: &[&Row]| rows.first().map_or(f64::NAN, |x| x.figures.p50());
         let (peak_off, peak_on) = (peak(&off), peak(&on));
         r.headlines.push(format!(
             "{route}: peak throughput {:.0} req/s with tracing off, {:.0} with tracing on ({}); p50 at \

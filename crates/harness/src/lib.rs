@@ -1,7 +1,16 @@
-//! Helpers shared by the platform's and the CLI's integration tests (the CLI's tests include this
-//! file with `#[path]`): building test apps once, starting a platform, a small HTTP client, reading
-//! Prometheus text, and finding instance processes in /proc.
-#![allow(dead_code)]
+//! What the tests and the experiments share: building apps once per process under a file lock
+//! shared by every process (tests, `quilt experiment`), starting a platform in-process, a small HTTP
+//! client, reading Prometheus text, finding instance processes in /proc, running `quilt up` as a
+//! child ([`cli`]), storage clients ([`storage`]), the benchmark apps' test scaffolding ([`apps`]),
+//! the load runner ([`load`]) and what every experiment shares ([`experiment`]).
+//!
+//! Integration tests use it as a dev-dependency: `use quilt_harness as common;`.
+
+pub mod apps;
+pub mod cli;
+pub mod experiment;
+pub mod load;
+pub mod storage;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -27,9 +36,7 @@ pub fn root() -> PathBuf {
 pub fn quilt_target_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::var_os("QUILT_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/quilt-apps"));
+        let dir = target_dir_in_env();
         std::fs::create_dir_all(&dir).expect("creating the test apps' target folder");
         // Set once, before this process starts any build.
         std::env::set_var("QUILT_TARGET_DIR", &dir);
@@ -38,18 +45,47 @@ pub fn quilt_target_dir() -> PathBuf {
     .clone()
 }
 
-/// An exclusive lock on app builds, across threads and processes (nextest runs each test in its own
-/// process; two builds of one app would race on its generated files). Released on drop.
+/// `$QUILT_TARGET_DIR`, else `<workspace>/target/quilt-apps`.
+fn target_dir_in_env() -> PathBuf {
+    std::env::var_os("QUILT_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/quilt-apps"))
+}
+
+/// An exclusive lock on app builds and merges, across threads and processes (nextest runs each test
+/// in its own process, and `quilt experiment` takes the same lock; two builds of one app would race
+/// on its generated files). Released on drop. Not reentrant: a thread that holds it and asks again
+/// waits forever.
 pub fn build_lock() -> std::fs::File {
-    let path = quilt_target_dir().join(".quilt-test-build.lock");
+    quilt_target_dir();
+    try_build_lock().expect("locking the build lock")
+}
+
+/// [`build_lock`], with errors returned instead of panics (for `quilt experiment`).
+pub fn try_build_lock() -> std::io::Result<std::fs::File> {
+    try_named_lock("build")
+}
+
+/// An exclusive lock named `name`, across threads and processes (a file
+/// `.quilt-test-<name>.lock` in the test apps' target folder), e.g. to run measurements one at a
+/// time. Released on drop; not reentrant.
+pub fn named_lock(name: &str) -> std::fs::File {
+    quilt_target_dir();
+    try_named_lock(name).unwrap_or_else(|e| panic!("locking the {name} lock: {e}"))
+}
+
+fn try_named_lock(name: &str) -> std::io::Result<std::fs::File> {
+    // Not `quilt_target_dir`, which exports the folder: `quilt experiment` exports it itself.
+    let dir = target_dir_in_env();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!(".quilt-test-{name}.lock"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .expect("opening the build lock");
-    file.lock().expect("locking the build lock");
-    file
+        .open(&path)?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// The app at `<workspace>/<rel>` (e.g. `examples/hello`, `tests/apps/faults`), built once per
@@ -132,8 +168,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// An HTTP response.
 #[derive(Debug)]
 pub struct Resp {
+    /// The status code.
     pub status: u16,
+    /// The `Content-Type` header ("" when absent).
     pub content_type: String,
+    /// The body, lossily decoded as UTF-8.
     pub body: String,
 }
 
@@ -272,6 +311,26 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 /// A metric of a running platform (0 when absent).
 pub async fn metric_of(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> f64 {
     metric(&get(addr, "/metrics").await.body, name, labels).unwrap_or(0.0)
+}
+
+/// How many requests the gateway at `addr` has routed to `function`
+/// (`quilt_gateway_requests_total`; 0 when absent).
+pub async fn requests(addr: SocketAddr, function: &str) -> u64 {
+    metric_of(
+        addr,
+        "quilt_gateway_requests_total",
+        &[("function", function)],
+    )
+    .await as u64
+}
+
+/// The socket address of a URL such as `http://127.0.0.1:8080/route` (panics on anything else).
+pub fn addr_of(url: &str) -> SocketAddr {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .parse()
+        .unwrap_or_else(|e| panic!("not an http://<ip>:<port> URL ({e}): {url}"))
 }
 
 /// The environment of a process, as `KEY=value` strings (empty when unreadable).
