@@ -159,8 +159,15 @@ impl CallGraph {
             nodes.push(node);
         }
         let mut edges = Vec::with_capacity(edges_v.len());
+        let mut pairs: HashMap<(usize, usize), usize> = HashMap::new();
         for (i, ev) in edges_v.iter().enumerate() {
             let edge = parse_edge(ev, &index).map_err(|e| bad(format!("{key}[{i}]: {e}")))?;
+            if let Some(first) = pairs.insert((edge.source, edge.target), i) {
+                return Err(bad(format!(
+                    "{key}[{i}]: {}; the first is {key}[{first}]",
+                    duplicate_edge(&nodes, &edge)
+                )));
+            }
             edges.push(edge);
         }
         let graph = CallGraph {
@@ -172,10 +179,19 @@ impl CallGraph {
         Ok(graph)
     }
 
-    /// Checks the structure: no self-loops or cycles, exactly one entry node. Returns one line.
+    /// Checks the structure: no self-loops, cycles or duplicate edges, exactly one entry node.
+    /// Returns one line.
     pub fn validate(&self) -> Result<(), String> {
         if self.nodes.is_empty() {
             return Err("the graph has no nodes".into());
+        }
+        let mut pairs = std::collections::HashSet::new();
+        if let Some(e) = self
+            .edges
+            .iter()
+            .find(|e| !pairs.insert((e.source, e.target)))
+        {
+            return Err(duplicate_edge(&self.nodes, e));
         }
         if let Some(cycle) = self.find_cycle() {
             let names: Vec<&str> = cycle.iter().map(|&v| self.nodes[v].id.as_str()).collect();
@@ -324,6 +340,14 @@ impl CallGraph {
         json!({"directed": true, "multigraph": false, "graph": Value::Object(g),
                "nodes": nodes, "links": links})
     }
+}
+
+/// Why a second edge between the same caller and callee is refused: its weight would count twice.
+fn duplicate_edge(nodes: &[Node], e: &Edge) -> String {
+    let (s, t) = (&nodes[e.source].id, &nodes[e.target].id);
+    format!(
+        "duplicate edge {s} -> {t}: give each caller-callee pair one edge, with the weights summed"
+    )
 }
 
 /// Checks that limits are positive and finite.

@@ -150,3 +150,28 @@ fn missing_fields_and_limits() {
     assert!(e.contains("memory limit") && e.contains("--memory"), "{e}");
     assert!(g.limits(Some(-1.0), Some(1.0), None).is_err());
 }
+
+#[test]
+fn duplicate_edges_are_refused_naming_the_pair() {
+    let msg = err(&with_links(
+        r#"[{"source": "a", "target": "b", "weight": 1}, {"source": "a", "target": "c", "weight": 2},
+            {"source": "a", "target": "b", "weight": 4, "type": "async"}]"#,
+    ));
+    assert!(
+        msg.contains("links[2]") && msg.contains("links[0]"),
+        "{msg}"
+    );
+    assert!(msg.contains("duplicate edge a -> b"), "{msg}");
+    // A graph built in code is checked too, before solving.
+    let mut g = common::graph(&with_links(
+        r#"[{"source": "a", "target": "b", "weight": 1}, {"source": "a", "target": "c", "weight": 2}]"#,
+    ));
+    g.edges.push(g.edges[0].clone());
+    let limits = quilt_solver::Limits {
+        memory: 10.0,
+        cpu: 10.0,
+        runs: 1,
+    };
+    let e = solve(&g, &limits, &SolveOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("duplicate edge a -> b"), "{e}");
+}
