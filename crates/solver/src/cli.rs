@@ -81,6 +81,9 @@ pub struct GenArgs {
     /// K in limit = ceil(total / K); larger is tighter.
     #[arg(long, value_name = "K", default_value_t = 1.2)]
     pub constraint_factor: f64,
+    /// Largest call weight (weights are uniform in 1..=W).
+    #[arg(long, value_name = "W", default_value_t = 10)]
+    pub max_weight: u64,
     /// Output file (standard output if absent).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -196,11 +199,15 @@ fn run_gen(args: &GenArgs) -> anyhow::Result<()> {
             args.constraint_factor
         );
     }
+    if args.max_weight == 0 {
+        bail!("--max-weight must be at least 1");
+    }
     let graph = generate(&GenParams {
         nodes: args.nodes,
         edge_factor: args.edge_factor,
         async_prob: args.async_prob,
         constraint_factor: args.constraint_factor,
+        max_weight: args.max_weight,
         seed: args.seed,
     });
     let text = serde_json::to_string_pretty(&graph.to_json())? + "\n";

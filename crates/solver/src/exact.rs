@@ -71,18 +71,23 @@ pub(crate) fn round_cuts(p: &Problem, is_root: &[bool]) -> Vec<bool> {
         .collect();
     let mut search = Search::new(p, &fixed, Instant::now(), u64::MAX);
     loop {
-        let over = search.overflowing();
+        let over = search.overflowing(false);
         let Some((_, members, lm, lc)) = over.into_iter().next() else {
             return search.is_root;
         };
         let (_, frontier) = search
-            .group_bound(&members, lm, lc)
+            .group_bound(&members, lm, lc, None)
             .expect("with nothing forbidden every group can be split down to single nodes");
         for q in frontier {
             search.is_root[q] = true;
             search.status[q] = ROOT;
         }
     }
+}
+
+/// The integer cost a fractional bound guarantees.
+fn ceil_bound(value: f64) -> u64 {
+    (value - 1e-6).ceil().max(0.0) as u64
 }
 
 struct Search<'a> {
@@ -92,6 +97,8 @@ struct Search<'a> {
     best: Vec<bool>,
     best_cost: u64,
     s: Scratch,
+    /// Per node, zero between uses: its share of its cost in the split bound.
+    shares: Vec<f64>,
     net: FlowNet,
     local: Vec<usize>,
     deadline: Instant,
@@ -126,6 +133,7 @@ impl<'a> Search<'a> {
             best_cost: u64::MAX,
             best: Vec::new(),
             s: Scratch::new(p.n),
+            shares: vec![0.0; p.n],
             net: FlowNet::default(),
             local: vec![NONE; p.n],
             deadline,
@@ -135,12 +143,12 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// Overflowing groups of the current roots.
-    fn overflowing(&mut self) -> Vec<Overflow> {
+    /// Overflowing closures of the current roots, and with `cones`, of every other node too.
+    fn overflowing(&mut self, cones: bool) -> Vec<Overflow> {
         let p = self.p;
         let mut out = Vec::new();
         for r in 0..p.n {
-            if self.is_root[r] {
+            if cones || self.is_root[r] {
                 let (lm, lc) = p.group_load(r, &self.is_root, &mut self.s);
                 if !p.fits(lm, lc) {
                     out.push((r, self.s.members.clone(), lm, lc));
@@ -161,7 +169,7 @@ impl<'a> Search<'a> {
             return;
         }
         let p = self.p;
-        let overflowing = self.overflowing();
+        let overflowing = self.overflowing(true);
         if overflowing.is_empty() {
             self.best_cost = cost;
             self.best = self.is_root.clone();
@@ -170,9 +178,10 @@ impl<'a> Search<'a> {
         let mut best_lb = 0u64;
         let mut branch = NONE;
         for (_, members, lm, lc) in &overflowing {
-            let Some((lb, frontier)) = self.group_bound(members, *lm, *lc) else {
+            let Some((value, frontier)) = self.group_bound(members, *lm, *lc, None) else {
                 return;
             };
+            let lb = ceil_bound(value);
             if branch == NONE || lb > best_lb {
                 best_lb = lb;
                 branch = frontier
@@ -185,6 +194,9 @@ impl<'a> Search<'a> {
                 return;
             }
         }
+        if overflowing.len() >= 2 && self.split_bound_prunes(&overflowing, cost) {
+            return;
+        }
         let q = branch;
         self.status[q] = ROOT;
         self.is_root[q] = true;
@@ -195,10 +207,55 @@ impl<'a> Search<'a> {
         self.status[q] = UNDECIDED;
     }
 
+    /// Whether the groups' bounds, summed with every candidate's cost split evenly among the
+    /// overflowing groups it belongs to, prune the node. A root added later is paid once
+    /// however many groups it fixes, and each group's bound counts only its share of it, so the
+    /// sum is a valid bound where the groups' maximum is all the unsplit bounds give.
+    fn split_bound_prunes(&mut self, overflowing: &[Overflow], cost: u64) -> bool {
+        let mut shares = std::mem::take(&mut self.shares);
+        for (_, members, _, _) in overflowing {
+            for &v in &members[1..] {
+                shares[v] += 1.0;
+            }
+        }
+        for (_, members, _, _) in overflowing {
+            for &v in &members[1..] {
+                if shares[v] > 1.0 {
+                    shares[v] = 1.0 / shares[v];
+                }
+            }
+        }
+        let mut total = 0.0;
+        let mut prune = false;
+        for (_, members, lm, lc) in overflowing {
+            match self.group_bound(members, *lm, *lc, Some(&shares)) {
+                Some((value, _)) => total += value,
+                None => prune = true,
+            }
+            if prune || cost + ceil_bound(total) >= self.best_cost {
+                prune = true;
+                break;
+            }
+        }
+        for (_, members, _, _) in overflowing {
+            for &v in members {
+                shares[v] = 0.0;
+            }
+        }
+        self.shares = shares;
+        prune
+    }
+
     /// Lower bound on the cost of fixing the overflowing group whose members are `members`
     /// (the root first), and the frontier of the cut it rests on; `None` if no completion can
-    /// fix it.
-    fn group_bound(&mut self, members: &[usize], lm: f64, lc: f64) -> Option<(u64, Vec<usize>)> {
+    /// fix it. With `shares`, a member's cost is its `w_in` times its share.
+    fn group_bound(
+        &mut self,
+        members: &[usize],
+        lm: f64,
+        lc: f64,
+        shares: Option<&[f64]>,
+    ) -> Option<(f64, Vec<usize>)> {
         let p = self.p;
         let k = members.len();
         for (j, &v) in members.iter().enumerate() {
@@ -227,7 +284,10 @@ impl<'a> Search<'a> {
             .iter()
             .map(|&v| self.status[v] == FORBIDDEN)
             .collect();
-        let cost: Vec<f64> = members.iter().map(|&v| p.w_in[v] as f64).collect();
+        let cost: Vec<f64> = members
+            .iter()
+            .map(|&v| p.w_in[v] as f64 * shares.map_or(1.0, |s| s[v]))
+            .collect();
 
         // The largest separable set: everything not reachable from r through forbidden nodes.
         let mut keep = vec![false; k];
@@ -306,8 +366,7 @@ impl<'a> Search<'a> {
             }
         }
         let (value, frontier) = best.expect("at least one multiplier direction");
-        let lb = (value - 1e-6).ceil().max(0.0) as u64;
-        Some((lb, frontier.into_iter().map(|j| members[j]).collect()))
+        Some((value, frontier.into_iter().map(|j| members[j]).collect()))
     }
 
     /// Maximises `min_D cost(D) + λ(1 − load(D))` over `λ ≥ 0`; returns the value and the frontier

@@ -105,7 +105,7 @@ pub fn run(
                 edge_factor: config.edge_factor,
                 async_prob: config.async_prob,
                 constraint_factor: config.constraint_factor,
-                seed,
+                ..GenParams::new(n, seed)
             });
             let limits = graph.limits(None, None, None)?;
             let mut runs = Vec::new();

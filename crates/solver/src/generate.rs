@@ -5,8 +5,8 @@
 //!    parent drawn uniformly from `0..i`);
 //! 2. `⌊edge_factor·n⌋` extra edges `u → v` between distinct random nodes with
 //!    `depth(u) < depth(v)` that are not yet edges, with at most 20 attempts per wanted edge;
-//! 3. `m`, `c` uniform in `5..=50`, weights uniform in `1..=10`, each edge async with probability
-//!    `async_prob`;
+//! 3. `m`, `c` uniform in `5..=50`, weights uniform in `1..=max_weight` (reference: 10), each edge
+//!    async with probability `async_prob`;
 //! 4. `N = 10` runs, and limits `M = ⌈(Σm + async penalty)/K⌉`, `C` likewise, where the async
 //!    penalty sums `(α−1)·m_v` over all async edges with `α = ⌈w/N⌉ > 1`.
 //!
@@ -32,8 +32,54 @@ pub struct GenParams {
     pub async_prob: f64,
     /// `K` in `limit = ⌈total/K⌉`; larger is tighter (reference: 1.2).
     pub constraint_factor: f64,
+    /// Largest call weight (reference: 10, so with `N = 10` no async edge has a penalty).
+    pub max_weight: u64,
     /// Seed of the random stream.
     pub seed: u64,
+}
+
+/// Named generator settings the solver is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Family {
+    /// The reference's parameters (K = 1.2, async probability 0.1, weights up to 10).
+    Reference,
+    /// Tight limits: K = 2.5, otherwise the reference's parameters.
+    Tight,
+    /// Heavy async calls under tight limits: async probability 0.5, weights up to 30 (so async
+    /// edges carry penalties of up to 2·m), K = 2.5.
+    HeavyAsync,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 3] = [Family::Reference, Family::Tight, Family::HeavyAsync];
+
+    /// The name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Reference => "reference",
+            Family::Tight => "tight",
+            Family::HeavyAsync => "heavy-async",
+        }
+    }
+
+    /// Generator parameters of this family for `nodes` functions and `seed`.
+    pub fn params(self, nodes: usize, seed: u64) -> GenParams {
+        let base = GenParams::new(nodes, seed);
+        match self {
+            Family::Reference => base,
+            Family::Tight => GenParams {
+                constraint_factor: 2.5,
+                ..base
+            },
+            Family::HeavyAsync => GenParams {
+                constraint_factor: 2.5,
+                async_prob: 0.5,
+                max_weight: 30,
+                ..base
+            },
+        }
+    }
 }
 
 impl GenParams {
@@ -44,6 +90,7 @@ impl GenParams {
             edge_factor: 1.2,
             async_prob: 0.1,
             constraint_factor: 1.2,
+            max_weight: 10,
             seed,
         }
     }
@@ -52,9 +99,11 @@ impl GenParams {
 /// Generates a call graph named `f0`, `f1`, … with `f0` as the entry and the limits in its attributes.
 ///
 /// # Panics
-/// If `nodes` is 0, or a probability or factor is out of range (the CLI checks these first).
+/// If `nodes` or `max_weight` is 0, or a probability or factor is out of range (the CLI checks
+/// these first).
 pub fn generate(p: &GenParams) -> CallGraph {
     assert!(p.nodes > 0, "a graph needs at least one node");
+    assert!(p.max_weight > 0, "max_weight must be at least 1");
     assert!(
         (0.0..=1.0).contains(&p.async_prob),
         "async_prob must be in [0, 1]"
@@ -117,7 +166,7 @@ pub fn generate(p: &GenParams) -> CallGraph {
     let edges: Vec<Edge> = pairs
         .iter()
         .map(|&(source, target)| {
-            let weight = rng.random_range(1..=10u64);
+            let weight = rng.random_range(1..=p.max_weight);
             let kind = if rng.random::<f64>() < p.async_prob {
                 CallKind::Async
             } else {
