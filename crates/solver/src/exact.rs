@@ -169,7 +169,7 @@ impl<'a> Search<'a> {
             return;
         }
         let p = self.p;
-        let overflowing = self.overflowing(true);
+        let overflowing = self.overflowing(false);
         if overflowing.is_empty() {
             self.best_cost = cost;
             self.best = self.is_root.clone();
@@ -194,7 +194,8 @@ impl<'a> Search<'a> {
                 return;
             }
         }
-        if overflowing.len() >= 2 && self.split_bound_prunes(&overflowing, cost) {
+        let cones = self.overflowing(true);
+        if cones.len() >= 2 && self.split_bound_prunes(&cones, cost) {
             return;
         }
         let q = branch;

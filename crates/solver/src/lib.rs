@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Algorithm {
     /// Branch and bound with min-cut bounds: a proven optimum, or its best when time runs out.
+    /// What a short search does not prove is searched again from `lns`'s plan.
     Exact,
     /// The reference's Downstream Impact Heuristic (ported).
     Dih,
@@ -49,7 +50,8 @@ pub enum Algorithm {
     Wd,
     /// Our large neighbourhood search.
     Lns,
-    /// `exact` for up to a second; if that does not prove the optimum, `lns` from its best.
+    /// `exact`'s short search (a second at most); if that does not prove the optimum, `lns`,
+    /// and the better of the two plans.
     Auto,
 }
 
@@ -105,6 +107,8 @@ impl Default for SolveOptions {
 const LNS_BUDGET: Duration = Duration::from_millis(1500);
 /// How long `auto` lets `exact` try before switching to `lns`.
 const AUTO_EXACT_BUDGET: Duration = Duration::from_secs(1);
+/// How long `exact` searches from its constructed plan before it asks `lns` for a better one.
+const EXACT_PROBE: Duration = Duration::from_millis(250);
 
 /// Solves the merge problem for `graph` under `limits`.
 ///
@@ -117,8 +121,15 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
     let deadline = start + opts.time_limit;
     let (roots, name, optimal) = match opts.algorithm {
         Algorithm::Exact => {
-            let out = exact::solve(&p, lns::construct(&p), deadline);
-            (out.roots, "exact", out.optimal)
+            let probe = exact::solve(&p, lns::construct(&p), deadline.min(start + EXACT_PROBE));
+            if probe.optimal || Instant::now() >= deadline {
+                (probe.roots, "exact", probe.optimal)
+            } else {
+                let until = deadline.min(Instant::now() + LNS_BUDGET);
+                let start_roots = lns::solve(&p, Some(probe.roots), until, &mut rng);
+                let out = exact::solve(&p, start_roots, deadline);
+                (out.roots, "exact", out.optimal)
+            }
         }
         Algorithm::Dih => (
             reference::run(&p, reference::Scoring::Dih, &Default::default(), &mut rng),
@@ -144,12 +155,15 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
             if out.optimal {
                 (out.roots, "exact", true)
             } else {
+                // `lns` as it runs alone (same start, seed and budget), so `auto` is never worse
+                // than either part.
                 let until = deadline.min(Instant::now() + LNS_BUDGET);
-                (
-                    lns::solve(&p, Some(out.roots), until, &mut rng),
-                    "lns",
-                    false,
-                )
+                let heuristic = lns::solve(&p, None, until, &mut rng);
+                if p.cost(&heuristic) <= out.cost {
+                    (heuristic, "lns", false)
+                } else {
+                    (out.roots, "exact", false)
+                }
             }
         }
     };
