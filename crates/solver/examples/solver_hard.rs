@@ -16,7 +16,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "FAMILY SIZES TRIALS SECONDS ALGS [SEEDS]";
     let family = Family::from_str(args.first().expect(usage), true).expect("a family");
-    let sizes: Vec<usize> = args[1].split(',').map(|s| s.parse().expect("a size")).collect();
+    let sizes: Vec<usize> = args[1]
+        .split(',')
+        .map(|s| s.parse().expect("a size"))
+        .collect();
     let trials: usize = args[2].parse().expect("trials");
     let secs: f64 = args[3].parse().expect("seconds");
     let algs: Vec<Algorithm> = args[4]

@@ -62,6 +62,22 @@ pub(crate) fn solve_within(
     }
 }
 
+/// A lower bound on the optimum: the bound of the search's first node (the optimum itself when
+/// the forced roots are already feasible).
+pub(crate) fn root_bound(p: &Problem) -> u64 {
+    let fixed = vec![UNDECIDED; p.n];
+    let mut search = Search::new(p, &fixed, Instant::now(), u64::MAX);
+    let cost = p.cost(&search.is_root);
+    let overflowing = search.overflowing(false);
+    if overflowing.is_empty() {
+        return cost;
+    }
+    let (lb, _) = search
+        .bound(&overflowing, u64::MAX)
+        .expect("every node fits alone, so every group can be fixed");
+    cost + lb
+}
+
 /// Makes `is_root` feasible by repeatedly adding, for an overflowing group, the frontier of its
 /// best Lagrangian cut (the cut the lower bound rests on). Never removes roots.
 pub(crate) fn round_cuts(p: &Problem, is_root: &[bool]) -> Vec<bool> {
@@ -175,30 +191,12 @@ impl<'a> Search<'a> {
             self.best = self.is_root.clone();
             return;
         }
-        let mut best_lb = 0u64;
-        let mut branch = NONE;
-        for (_, members, lm, lc) in &overflowing {
-            let Some((value, frontier)) = self.group_bound(members, *lm, *lc, None) else {
-                return;
-            };
-            let lb = ceil_bound(value);
-            if branch == NONE || lb > best_lb {
-                best_lb = lb;
-                branch = frontier
-                    .iter()
-                    .copied()
-                    .max_by_key(|&q| (p.w_in[q], std::cmp::Reverse(q)))
-                    .expect("a cut that separates load has a frontier");
-            }
-            if cost + best_lb >= self.best_cost {
-                return;
-            }
-        }
-        let cones = self.overflowing(true);
-        if cones.len() >= 2 && self.split_bound_prunes(&cones, cost) {
+        let Some((lb, q)) = self.bound(&overflowing, self.best_cost - cost) else {
+            return;
+        };
+        if cost + lb >= self.best_cost {
             return;
         }
-        let q = branch;
         self.status[q] = ROOT;
         self.is_root[q] = true;
         self.dfs(cost + p.w_in[q]);
@@ -208,11 +206,43 @@ impl<'a> Search<'a> {
         self.status[q] = UNDECIDED;
     }
 
-    /// Whether the groups' bounds, summed with every candidate's cost split evenly among the
-    /// overflowing groups it belongs to, prune the node. A root added later is paid once
-    /// however many groups it fixes, and each group's bound counts only its share of it, so the
-    /// sum is a valid bound where the groups' maximum is all the unsplit bounds give.
-    fn split_bound_prunes(&mut self, overflowing: &[Overflow], cost: u64) -> bool {
+    /// Lower bound on the cost still to pay to fix the overflowing groups `overflowing` of the
+    /// current roots, and the node to branch on (the costliest frontier node of the best single
+    /// group's cut); `None` if no completion fixes them. Stops once the bound reaches `enough`.
+    fn bound(&mut self, overflowing: &[Overflow], enough: u64) -> Option<(u64, usize)> {
+        let p = self.p;
+        let mut best_lb = 0u64;
+        let mut branch = NONE;
+        for (_, members, lm, lc) in overflowing {
+            let (value, frontier) = self.group_bound(members, *lm, *lc, None)?;
+            let lb = ceil_bound(value);
+            if branch == NONE || lb > best_lb {
+                best_lb = lb;
+                branch = frontier
+                    .iter()
+                    .copied()
+                    .max_by_key(|&q| (p.w_in[q], std::cmp::Reverse(q)))
+                    .expect("a cut that separates load has a frontier");
+            }
+            if best_lb >= enough {
+                return Some((best_lb, branch));
+            }
+        }
+        // Every closure must fit, not only the roots' groups: a non-root's closure lies inside
+        // the group it ends up in.
+        let cones = self.overflowing(true);
+        if cones.len() >= 2 {
+            best_lb = best_lb.max(self.split_bound(&cones, enough)?);
+        }
+        Some((best_lb, branch))
+    }
+
+    /// The groups' bounds summed, with every candidate's cost split evenly among the
+    /// overflowing groups it belongs to. A root added later is paid once however many groups it
+    /// fixes, and each group's bound counts only its share of it, so the sum is a valid bound
+    /// where the groups' maximum is all the unsplit bounds give. `None` if a group cannot be
+    /// fixed; stops once the sum reaches `enough`.
+    fn split_bound(&mut self, overflowing: &[Overflow], enough: u64) -> Option<u64> {
         let mut shares = std::mem::take(&mut self.shares);
         for (_, members, _, _) in overflowing {
             for &v in &members[1..] {
@@ -226,15 +256,13 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        let mut total = 0.0;
-        let mut prune = false;
+        let mut total = Some(0.0);
         for (_, members, lm, lc) in overflowing {
-            match self.group_bound(members, *lm, *lc, Some(&shares)) {
-                Some((value, _)) => total += value,
-                None => prune = true,
-            }
-            if prune || cost + ceil_bound(total) >= self.best_cost {
-                prune = true;
+            total = total.and_then(|t| {
+                self.group_bound(members, *lm, *lc, Some(&shares))
+                    .map(|(value, _)| t + value)
+            });
+            if total.is_none_or(|t| ceil_bound(t) >= enough) {
                 break;
             }
         }
@@ -244,7 +272,7 @@ impl<'a> Search<'a> {
             }
         }
         self.shares = shares;
-        prune
+        total.map(ceil_bound)
     }
 
     /// Lower bound on the cost of fixing the overflowing group whose members are `members`

@@ -176,6 +176,12 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
     ))
 }
 
+/// A lower bound on the cost of every plan for `graph` under `limits`: the bound `exact` starts
+/// from (min-cut bounds of the overflowing groups and closures). Fails as [`solve`] does.
+pub fn lower_bound(graph: &CallGraph, limits: &Limits) -> Result<u64, SolverError> {
+    Ok(exact::root_bound(&Problem::new(graph, limits)?))
+}
+
 /// The plan a given root set makes, feasible or not (check with [`Plan::verify`]). Roots are
 /// function names; unknown names are an error.
 pub fn plan_for_roots(

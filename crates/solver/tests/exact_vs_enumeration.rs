@@ -186,3 +186,25 @@ fn reference_unit_cases() {
     let allow = case(&[(0, 10.0), (1, 10.0)], &[(0, 1, 10, "async")], 35.0, 5);
     assert_eq!(allow.0, 0);
 }
+
+#[test]
+fn lower_bound_never_exceeds_the_optimum_and_is_not_trivial() {
+    let (mut below, mut positive) = (0, 0);
+    for (i, (g, limits)) in instances().into_iter().enumerate() {
+        let Some(best) = common::brute_force(&g, &limits) else {
+            continue;
+        };
+        let lb = quilt_solver::lower_bound(&g, &limits).expect("feasible");
+        assert!(
+            lb <= best,
+            "instance {i}: bound {lb} above the optimum {best}"
+        );
+        below += (lb < best) as usize;
+        positive += (lb > 0) as usize;
+    }
+    // The bound is a bound, not the optimum in disguise, and not zero everywhere.
+    assert!(
+        below > 0 && positive > 20,
+        "{below} below, {positive} positive"
+    );
+}
