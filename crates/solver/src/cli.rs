@@ -2,7 +2,7 @@
 //! `quilt experiment solver …`, with the functions that run them.
 
 use crate::experiment::{self, ExperimentConfig};
-use crate::generate::{generate, GenParams};
+use crate::generate::{generate, Family, GenParams};
 use crate::{solve, Algorithm, CallGraph, Plan, SolveOptions};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -237,6 +237,10 @@ pub struct SolverExperimentArgs {
     /// Seconds `exact` may spend per graph.
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub exact_time_limit: f64,
+    /// Generator families, comma-separated [default: reference,tight,heavy-async; with --quick:
+    /// reference].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FAMILY,…")]
+    pub families: Option<Vec<Family>>,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "results/solver")]
     pub out: PathBuf,
@@ -264,7 +268,16 @@ pub fn run_experiment(args: SolverExperimentArgs) -> anyhow::Result<()> {
     if !(args.exact_time_limit.is_finite() && args.exact_time_limit > 0.0) {
         bail!("--exact-time-limit must be positive");
     }
-    let gen = GenParams::new(1, 0);
+    let families = args.families.clone().unwrap_or_else(|| {
+        if args.quick {
+            vec![Family::Reference]
+        } else {
+            Family::ALL.to_vec()
+        }
+    });
+    if families.is_empty() {
+        bail!("--families must list at least one family");
+    }
     let config = ExperimentConfig {
         sizes,
         trials,
@@ -274,9 +287,7 @@ pub fn run_experiment(args: SolverExperimentArgs) -> anyhow::Result<()> {
         } else {
             args.exact_time_limit
         }),
-        edge_factor: gen.edge_factor,
-        async_prob: gen.async_prob,
-        constraint_factor: gen.constraint_factor,
+        families,
     };
     let records = experiment::run(&config, |line| println!("{line}"))?;
     let summaries = experiment::summarize(&records);

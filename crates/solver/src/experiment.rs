@@ -1,11 +1,14 @@
 //! The solver experiment (`quilt experiment solver`): decision time and decision quality of every
-//! algorithm on generated graphs, as in the reference's Figures 9(b) and 10.
+//! algorithm on generated graphs, as in the reference's Figures 9(b) and 10, for each generator
+//! [`Family`] (the reference's, tight limits, heavy async calls).
 //!
 //! Quality is reported two ways: the reference's **optimality gap** `(cost − opt)/(baseline − opt)`
 //! where `exact` proved the optimum, and the **ratio** of cost to the best cost any algorithm found
-//! on that graph. We also report `cost/opt − 1` (the excess over the optimum) where it is known.
+//! on that graph. We also report `cost/opt − 1` (the excess over the optimum) where it is known,
+//! `exact`'s proof rate, and every cost's gap to the best lower bound known for its graph (the
+//! optimum where proven, else [`crate::lower_bound`]).
 
-use crate::generate::{generate, GenParams};
+use crate::generate::{generate, Family};
 use crate::{solve, Algorithm, SolveOptions};
 use plotters::prelude::*;
 use serde::Serialize;
@@ -24,17 +27,15 @@ pub struct ExperimentConfig {
     pub seed: u64,
     /// Time limit for each `exact` run.
     pub exact_time_limit: Duration,
-    /// Generator parameters other than size and seed.
-    pub edge_factor: f64,
-    /// Probability of an async edge.
-    pub async_prob: f64,
-    /// `K` in `limit = ⌈total/K⌉`.
-    pub constraint_factor: f64,
+    /// Generator families, each run at every size.
+    pub families: Vec<Family>,
 }
 
 /// One algorithm on one graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
+    /// Generator family.
+    pub family: String,
     /// Graph size.
     pub nodes: usize,
     /// Trial index within the size.
@@ -61,11 +62,17 @@ pub struct Record {
     pub excess: Option<f64>,
     /// `cost/best_known` (absent when the best known cost is 0).
     pub ratio: Option<f64>,
+    /// Best lower bound known: the proven optimum, else `exact`'s first bound.
+    pub bound: u64,
+    /// `cost/bound − 1` (absent when the bound is 0).
+    pub bound_gap: Option<f64>,
 }
 
 /// Aggregates of one algorithm at one size.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// Generator family.
+    pub family: String,
     /// Graph size.
     pub nodes: usize,
     /// Algorithm name.
@@ -88,6 +95,8 @@ pub struct Summary {
     pub matched_best: usize,
     /// Graphs where `exact` proved the optimum (same for every algorithm of a size).
     pub proven: usize,
+    /// Mean `cost/bound − 1`.
+    pub mean_bound_gap: Option<f64>,
 }
 
 /// Runs every concrete algorithm on `trials` generated graphs of each size. `progress` receives
@@ -97,16 +106,14 @@ pub fn run(
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Record>, crate::SolverError> {
     let mut records = Vec::new();
-    for &n in &config.sizes {
+    for (family, n) in config
+        .families
+        .iter()
+        .flat_map(|&f| config.sizes.iter().map(move |&n| (f, n)))
+    {
         for trial in 0..config.trials {
             let seed = config.seed + 1000 * n as u64 + trial as u64;
-            let graph = generate(&GenParams {
-                nodes: n,
-                edge_factor: config.edge_factor,
-                async_prob: config.async_prob,
-                constraint_factor: config.constraint_factor,
-                ..GenParams::new(n, seed)
-            });
+            let graph = generate(&family.params(n, seed));
             let limits = graph.limits(None, None, None)?;
             let mut runs = Vec::new();
             for alg in Algorithm::CONCRETE {
@@ -122,7 +129,11 @@ pub fn run(
                 .find(|(a, p)| *a == Algorithm::Exact && p.optimal)
                 .map(|(_, p)| p.cost);
             let best_known = runs.iter().map(|(_, p)| p.cost).min().unwrap_or(0);
-            let mut line = format!("n={n:<4} trial {trial:<3}");
+            let bound = match optimum {
+                Some(o) => o,
+                None => crate::lower_bound(&graph, &limits)?,
+            };
+            let mut line = format!("{} n={n:<4} trial {trial:<3}", family.name());
             for (alg, plan) in runs {
                 let _ = write!(line, " {alg}={} ({:.3}s)", plan.cost, plan.seconds);
                 let gap = optimum.and_then(|o| {
@@ -132,6 +143,7 @@ pub fn run(
                 let excess =
                     optimum.and_then(|o| (o > 0).then(|| plan.cost as f64 / o as f64 - 1.0));
                 records.push(Record {
+                    family: family.name().to_string(),
                     nodes: n,
                     trial,
                     seed,
@@ -145,6 +157,8 @@ pub fn run(
                     gap,
                     excess,
                     ratio: (best_known > 0).then(|| plan.cost as f64 / best_known as f64),
+                    bound,
+                    bound_gap: (bound > 0).then(|| plan.cost as f64 / bound as f64 - 1.0),
                 });
             }
             progress(&line);
@@ -157,17 +171,27 @@ fn mean(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
-/// Aggregates records per size and algorithm, sizes ascending, algorithms in [`Algorithm::CONCRETE`] order.
+/// Aggregates records per family, size and algorithm: families in order of first appearance,
+/// sizes ascending, algorithms in [`Algorithm::CONCRETE`] order.
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
+    let mut families: Vec<&str> = Vec::new();
+    for r in records {
+        if !families.contains(&r.family.as_str()) {
+            families.push(&r.family);
+        }
+    }
     let mut sizes: Vec<usize> = records.iter().map(|r| r.nodes).collect();
     sizes.sort_unstable();
     sizes.dedup();
     let mut out = Vec::new();
-    for n in sizes {
+    for (family, n) in families
+        .iter()
+        .flat_map(|&f| sizes.iter().map(move |&n| (f, n)))
+    {
         for alg in Algorithm::CONCRETE {
             let rs: Vec<&Record> = records
                 .iter()
-                .filter(|r| r.nodes == n && r.algorithm == alg.name())
+                .filter(|r| r.family == family && r.nodes == n && r.algorithm == alg.name())
                 .collect();
             if rs.is_empty() {
                 continue;
@@ -179,6 +203,7 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
                 (c + r.cost, o + r.optimum.unwrap_or(0))
             });
             out.push(Summary {
+                family: family.to_string(),
                 nodes: n,
                 algorithm: alg.name().to_string(),
                 trials: rs.len(),
@@ -190,6 +215,7 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
                 mean_ratio: mean(&rs.iter().filter_map(|r| r.ratio).collect::<Vec<_>>()),
                 matched_best: rs.iter().filter(|r| r.cost == r.best_known).count(),
                 proven: with_opt.len(),
+                mean_bound_gap: mean(&rs.iter().filter_map(|r| r.bound_gap).collect::<Vec<_>>()),
             });
         }
     }
@@ -216,8 +242,7 @@ pub fn write_outputs(
         "config": {
             "sizes": config.sizes, "trials": config.trials, "seed": config.seed,
             "exact_time_limit": config.exact_time_limit.as_secs_f64(),
-            "edge_factor": config.edge_factor, "async_prob": config.async_prob,
-            "constraint_factor": config.constraint_factor,
+            "families": config.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
         },
         "records": records,
         "summary": summaries,
@@ -254,12 +279,13 @@ fn opt(x: Option<f64>) -> String {
 
 fn records_csv(records: &[Record]) -> String {
     let mut s = String::from(
-        "nodes,trial,seed,algorithm,cost,baseline_cost,optimum,best_known,proven,seconds,gap,excess,ratio\n",
+        "family,nodes,trial,seed,algorithm,cost,baseline_cost,optimum,best_known,proven,seconds,gap,excess,ratio,bound,bound_gap\n",
     );
     for r in records {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{:.6},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{:.6},{},{},{},{},{}",
+            r.family,
             r.nodes,
             r.trial,
             r.seed,
@@ -272,7 +298,9 @@ fn records_csv(records: &[Record]) -> String {
             r.seconds,
             opt(r.gap),
             opt(r.excess),
-            opt(r.ratio)
+            opt(r.ratio),
+            r.bound,
+            opt(r.bound_gap)
         );
     }
     s
@@ -280,12 +308,13 @@ fn records_csv(records: &[Record]) -> String {
 
 fn summary_csv(summaries: &[Summary]) -> String {
     let mut s = String::from(
-        "nodes,algorithm,trials,median_seconds,max_seconds,mean_gap,mean_excess,total_excess,mean_ratio,matched_best,proven\n",
+        "family,nodes,algorithm,trials,median_seconds,max_seconds,mean_gap,mean_excess,total_excess,mean_ratio,matched_best,proven,mean_bound_gap\n",
     );
     for x in summaries {
         let _ = writeln!(
             s,
-            "{},{},{},{:.6},{:.6},{},{},{},{},{},{}",
+            "{},{},{},{},{:.6},{:.6},{},{},{},{},{},{},{}",
+            x.family,
             x.nodes,
             x.algorithm,
             x.trials,
@@ -296,7 +325,8 @@ fn summary_csv(summaries: &[Summary]) -> String {
             opt(x.total_excess),
             opt(x.mean_ratio),
             x.matched_best,
-            x.proven
+            x.proven,
+            opt(x.mean_bound_gap)
         );
     }
     s
@@ -311,22 +341,29 @@ fn markdown(config: &ExperimentConfig, summaries: &[Summary]) -> String {
     let mut s = String::from("# Merge solver experiment\n\n");
     let _ = writeln!(
         s,
-        "Generated graphs (reference generator: edge factor {}, async probability {}, K = {}), {} per size, \
-         base seed {}; `exact` limited to {:.1} s per graph. Gap = (cost − opt)/(baseline − opt) as in the \
-         reference; excess = cost/opt − 1; ratio = cost / best cost any algorithm found.\n",
-        config.edge_factor,
-        config.async_prob,
-        config.constraint_factor,
+        "Generated graphs (families: {}; reference = the reference's generator, K = 1.2, async \
+         probability 0.1, weights ≤ 10; tight = K 2.5; heavy-async = K 2.5, async probability 0.5, \
+         weights ≤ 30), {} per size, base seed {}; `exact` limited to {:.1} s per graph. Gap = (cost − \
+         opt)/(baseline − opt) as in the reference; excess = cost/opt − 1; ratio = cost / best cost any \
+         algorithm found; bound gap = cost/bound − 1 with the best lower bound known (the proven \
+         optimum, else `exact`'s first bound).\n",
+        config
+            .families
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         config.trials,
         config.seed,
         config.exact_time_limit.as_secs_f64()
     );
-    s.push_str("| nodes | algorithm | median s | max s | proven opt | mean gap | mean excess | Σcost/Σopt − 1 | mean ratio to best | matched best |\n");
-    s.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| family | nodes | algorithm | median s | max s | proven opt | mean gap | mean excess | Σcost/Σopt − 1 | mean ratio to best | matched best | mean bound gap |\n");
+    s.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for x in summaries {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.4} | {:.4} | {}/{} | {} | {} | {} | {} | {}/{} |",
+            "| {} | {} | {} | {:.4} | {:.4} | {}/{} | {} | {} | {} | {} | {}/{} | {} |",
+            x.family,
             x.nodes,
             x.algorithm,
             x.median_seconds,
@@ -340,7 +377,8 @@ fn markdown(config: &ExperimentConfig, summaries: &[Summary]) -> String {
                 .map(|v| format!("{v:.3}"))
                 .unwrap_or_else(|| "–".into()),
             x.matched_best,
-            x.trials
+            x.trials,
+            pct(x.mean_bound_gap)
         );
     }
     s.push_str("\nPlots: `decision_time.svg`, `optimality_gap.svg`, `cost_ratio.svg`. Raw data: `results.csv`, `results.json`.\n");
@@ -366,9 +404,18 @@ fn plot_svg(summaries: &[Summary], title: &str, metric: Metric) -> PlotResult<St
         Metric::Gap => x.mean_gap,
         Metric::Ratio => x.mean_ratio,
     };
-    let points: Vec<(usize, &str, f64)> = summaries
+    // One series per family and algorithm; the family is named only when there are several.
+    let several = summaries.iter().any(|x| x.family != summaries[0].family);
+    let points: Vec<(usize, String, f64)> = summaries
         .iter()
-        .filter_map(|x| value(x).map(|v| (x.nodes, x.algorithm.as_str(), v)))
+        .filter_map(|x| {
+            let label = if several {
+                format!("{} {}", x.family, x.algorithm)
+            } else {
+                x.algorithm.clone()
+            };
+            value(x).map(|v| (x.nodes, label, v))
+        })
         .collect();
     let xmin = points.iter().map(|p| p.0).min().unwrap_or(1).max(1) as f64;
     let xmax = (points.iter().map(|p| p.0).max().unwrap_or(10) as f64).max(xmin * 2.0);
@@ -426,21 +473,25 @@ fn plot_svg(summaries: &[Summary], title: &str, metric: Metric) -> PlotResult<St
 
 fn draw_all<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
     chart: &mut ChartContext<'_, DB, CT>,
-    points: &[(usize, &str, f64)],
+    points: &[(usize, String, f64)],
 ) -> PlotResult<()>
 where
     DB::ErrorType: 'static,
 {
-    let colors = [RED, BLUE, GREEN, MAGENTA];
-    for (i, alg) in Algorithm::CONCRETE.iter().enumerate() {
+    let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+    let mut labels: Vec<&str> = Vec::new();
+    for p in points {
+        if !labels.contains(&p.1.as_str()) {
+            labels.push(&p.1);
+        }
+    }
+    for (i, label) in labels.iter().enumerate() {
         let pts: Vec<(f64, f64)> = points
             .iter()
-            .filter(|p| p.1 == alg.name())
+            .filter(|p| p.1 == *label)
             .map(|p| (p.0 as f64, p.2))
             .collect();
-        if !pts.is_empty() {
-            draw_series(chart, &pts, colors[i % colors.len()], alg.name())?;
-        }
+        draw_series(chart, &pts, colors[i % colors.len()], label)?;
     }
     Ok(())
 }

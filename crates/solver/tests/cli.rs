@@ -244,3 +244,43 @@ fn experiment_quick_writes_results() {
     let svg = std::fs::read_to_string(out.join("decision_time.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("exact"));
 }
+
+#[test]
+fn experiment_runs_each_family_and_reports_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("res");
+    run(&[
+        "experiment",
+        "solver",
+        "--families",
+        "tight,heavy-async",
+        "--sizes",
+        "12",
+        "--trials",
+        "1",
+        "--out",
+        &out.to_string_lossy(),
+    ])
+    .unwrap();
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * 4, "one row per family × algorithm");
+    for family in ["tight", "heavy-async"] {
+        assert!(rows.iter().any(|r| r[col("family")] == family), "{csv}");
+    }
+    for r in &rows {
+        let (cost, bound): (u64, u64) = (
+            r[col("cost")].parse().unwrap(),
+            r[col("bound")].parse().unwrap(),
+        );
+        assert!(bound <= cost, "bound above a plan's cost: {r:?}");
+    }
+    let md = std::fs::read_to_string(out.join("SUMMARY.md")).unwrap();
+    assert!(
+        md.contains("| heavy-async |") && md.contains("bound gap"),
+        "{md}"
+    );
+}

@@ -69,3 +69,29 @@ fn parameters_are_honoured() {
     let total_c: f64 = g.nodes.iter().map(|x| x.c).sum();
     assert_eq!(g.attrs.cpu_limit, Some((total_c / 2.0).ceil()));
 }
+
+#[test]
+fn families_set_tight_limits_and_heavy_async_calls() {
+    use quilt_solver::generate::Family;
+    let (reference, tight, heavy) = (
+        generate(&Family::Reference.params(80, 5)),
+        generate(&Family::Tight.params(80, 5)),
+        generate(&Family::HeavyAsync.params(80, 5)),
+    );
+    assert_eq!(
+        reference.to_json(),
+        generate(&GenParams::new(80, 5)).to_json()
+    );
+    let m = |g: &CallGraph| g.attrs.memory_limit.unwrap();
+    assert!(m(&tight) < m(&reference) / 2.0 + 1.0, "K = 2.5 against 1.2");
+    assert!(heavy.edges.iter().all(|e| (1..=30).contains(&e.weight)));
+    // Async edges heavier than the runs carry a penalty: the reference's never do.
+    let penalised = |g: &CallGraph| {
+        g.edges
+            .iter()
+            .filter(|e| e.kind == CallKind::Async && e.weight > RUNS)
+            .count()
+    };
+    assert_eq!(penalised(&reference), 0);
+    assert!(penalised(&heavy) > 20, "{}", penalised(&heavy));
+}

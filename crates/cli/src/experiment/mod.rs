@@ -98,6 +98,7 @@ impl Experiment for Solver {
             trials: None,
             seed: 1,
             exact_time_limit: 10.0,
+            families: None,
             out: args.out.unwrap_or_else(|| PathBuf::from("results/solver")),
             quick: args.quick || args.smoke,
         })
