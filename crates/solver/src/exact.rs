@@ -73,7 +73,7 @@ pub(crate) fn root_bound(p: &Problem) -> u64 {
         return cost;
     }
     let (lb, _) = search
-        .bound(&overflowing, u64::MAX)
+        .bound(&overflowing, u64::MAX, true)
         .expect("every node fits alone, so every group can be fixed");
     cost + lb
 }
@@ -191,7 +191,7 @@ impl<'a> Search<'a> {
             self.best = self.is_root.clone();
             return;
         }
-        let Some((lb, q)) = self.bound(&overflowing, self.best_cost - cost) else {
+        let Some((lb, q)) = self.bound(&overflowing, self.best_cost - cost, false) else {
             return;
         };
         if cost + lb >= self.best_cost {
@@ -209,7 +209,15 @@ impl<'a> Search<'a> {
     /// Lower bound on the cost still to pay to fix the overflowing groups `overflowing` of the
     /// current roots, and the node to branch on (the costliest frontier node of the best single
     /// group's cut); `None` if no completion fixes them. Stops once the bound reaches `enough`.
-    fn bound(&mut self, overflowing: &[Overflow], enough: u64) -> Option<(u64, usize)> {
+    /// With `split`, also the split bound over every overflowing closure: stronger, but in the
+    /// search it costs more time than it saves (docs/PERFORMANCE.md), so only
+    /// [`root_bound`] uses it.
+    fn bound(
+        &mut self,
+        overflowing: &[Overflow],
+        enough: u64,
+        split: bool,
+    ) -> Option<(u64, usize)> {
         let p = self.p;
         let mut best_lb = 0u64;
         let mut branch = NONE;
@@ -230,8 +238,12 @@ impl<'a> Search<'a> {
         }
         // Every closure must fit, not only the roots' groups: a non-root's closure lies inside
         // the group it ends up in.
-        let cones = self.overflowing(true);
-        if cones.len() >= 2 {
+        let cones = if split {
+            self.overflowing(true)
+        } else {
+            Vec::new()
+        };
+        if split && cones.len() >= 2 {
             best_lb = best_lb.max(self.split_bound(&cones, enough)?);
         }
         Some((best_lb, branch))

@@ -105,10 +105,9 @@ impl Default for SolveOptions {
 
 /// Longest `lns` runs, whatever the time limit.
 const LNS_BUDGET: Duration = Duration::from_millis(1500);
-/// How long `auto` lets `exact` try before switching to `lns`.
-const AUTO_EXACT_BUDGET: Duration = Duration::from_secs(1);
-/// How long `exact` searches from its constructed plan before it asks `lns` for a better one.
-const EXACT_PROBE: Duration = Duration::from_millis(250);
+/// How long `exact` searches from its constructed plan before it asks `lns` for a better one,
+/// and all the search `auto` makes before it runs `lns`.
+const EXACT_PROBE: Duration = Duration::from_secs(1);
 
 /// Solves the merge problem for `graph` under `limits`.
 ///
@@ -147,11 +146,7 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
             false,
         ),
         Algorithm::Auto => {
-            let out = exact::solve(
-                &p,
-                lns::construct(&p),
-                deadline.min(start + AUTO_EXACT_BUDGET),
-            );
+            let out = exact::solve(&p, lns::construct(&p), deadline.min(start + EXACT_PROBE));
             if out.optimal {
                 (out.roots, "exact", true)
             } else {
