@@ -42,7 +42,6 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Algorithm {
     /// Branch and bound with min-cut bounds: a proven optimum, or its best when time runs out.
-    /// What a short search does not prove is searched again from `lns`'s plan.
     Exact,
     /// The reference's Downstream Impact Heuristic (ported).
     Dih,
@@ -105,9 +104,8 @@ impl Default for SolveOptions {
 
 /// Longest `lns` runs, whatever the time limit.
 const LNS_BUDGET: Duration = Duration::from_millis(1500);
-/// How long `exact` searches from its constructed plan before it asks `lns` for a better one,
-/// and all the search `auto` makes before it runs `lns`.
-const EXACT_PROBE: Duration = Duration::from_secs(1);
+/// How long `auto` lets `exact` try before switching to `lns`.
+const AUTO_EXACT_BUDGET: Duration = Duration::from_secs(1);
 
 /// Solves the merge problem for `graph` under `limits`.
 ///
@@ -120,15 +118,8 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
     let deadline = start + opts.time_limit;
     let (roots, name, optimal) = match opts.algorithm {
         Algorithm::Exact => {
-            let probe = exact::solve(&p, lns::construct(&p), deadline.min(start + EXACT_PROBE));
-            if probe.optimal || Instant::now() >= deadline {
-                (probe.roots, "exact", probe.optimal)
-            } else {
-                let until = deadline.min(Instant::now() + LNS_BUDGET);
-                let start_roots = lns::solve(&p, Some(probe.roots), until, &mut rng);
-                let out = exact::solve(&p, start_roots, deadline);
-                (out.roots, "exact", out.optimal)
-            }
+            let out = exact::solve(&p, lns::construct(&p), deadline);
+            (out.roots, "exact", out.optimal)
         }
         Algorithm::Dih => (
             reference::run(&p, reference::Scoring::Dih, &Default::default(), &mut rng),
@@ -146,7 +137,11 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
             false,
         ),
         Algorithm::Auto => {
-            let out = exact::solve(&p, lns::construct(&p), deadline.min(start + EXACT_PROBE));
+            let out = exact::solve(
+                &p,
+                lns::construct(&p),
+                deadline.min(start + AUTO_EXACT_BUDGET),
+            );
             if out.optimal {
                 (out.roots, "exact", true)
             } else {
