@@ -72,10 +72,18 @@ pub(crate) fn root_bound(p: &Problem) -> u64 {
     if overflowing.is_empty() {
         return cost;
     }
-    let (lb, _) = search
-        .bound(&overflowing, u64::MAX, true)
-        .expect("every node fits alone, so every group can be fixed");
-    cost + lb
+    let fixable = "every node fits alone, so every group can be fixed";
+    let (lb, _) = search.bound(&overflowing, u64::MAX).expect(fixable);
+    // Every closure must fit, not only the roots' groups: a non-root's closure lies inside the
+    // group it ends up in. In the search this split bound costs more time than it saves
+    // (docs/PERFORMANCE.md), so only the first node uses it.
+    let cones = search.overflowing(true);
+    let split = if cones.len() >= 2 {
+        search.split_bound(&cones).expect(fixable)
+    } else {
+        0
+    };
+    cost + lb.max(split)
 }
 
 /// Makes `is_root` feasible by repeatedly adding, for an overflowing group, the frontier of its
@@ -113,8 +121,6 @@ struct Search<'a> {
     best: Vec<bool>,
     best_cost: u64,
     s: Scratch,
-    /// Per node, zero between uses: its share of its cost in the split bound.
-    shares: Vec<f64>,
     net: FlowNet,
     local: Vec<usize>,
     deadline: Instant,
@@ -149,7 +155,6 @@ impl<'a> Search<'a> {
             best_cost: u64::MAX,
             best: Vec::new(),
             s: Scratch::new(p.n),
-            shares: vec![0.0; p.n],
             net: FlowNet::default(),
             local: vec![NONE; p.n],
             deadline,
@@ -191,7 +196,7 @@ impl<'a> Search<'a> {
             self.best = self.is_root.clone();
             return;
         }
-        let Some((lb, q)) = self.bound(&overflowing, self.best_cost - cost, false) else {
+        let Some((lb, q)) = self.bound(&overflowing, self.best_cost - cost) else {
             return;
         };
         if cost + lb >= self.best_cost {
@@ -209,15 +214,7 @@ impl<'a> Search<'a> {
     /// Lower bound on the cost still to pay to fix the overflowing groups `overflowing` of the
     /// current roots, and the node to branch on (the costliest frontier node of the best single
     /// group's cut); `None` if no completion fixes them. Stops once the bound reaches `enough`.
-    /// With `split`, also the split bound over every overflowing closure: stronger, but in the
-    /// search it costs more time than it saves (docs/PERFORMANCE.md), so only
-    /// [`root_bound`] uses it.
-    fn bound(
-        &mut self,
-        overflowing: &[Overflow],
-        enough: u64,
-        split: bool,
-    ) -> Option<(u64, usize)> {
+    fn bound(&mut self, overflowing: &[Overflow], enough: u64) -> Option<(u64, usize)> {
         let p = self.p;
         let mut best_lb = 0u64;
         let mut branch = NONE;
@@ -236,16 +233,6 @@ impl<'a> Search<'a> {
                 return Some((best_lb, branch));
             }
         }
-        // Every closure must fit, not only the roots' groups: a non-root's closure lies inside
-        // the group it ends up in.
-        let cones = if split {
-            self.overflowing(true)
-        } else {
-            Vec::new()
-        };
-        if split && cones.len() >= 2 {
-            best_lb = best_lb.max(self.split_bound(&cones, enough)?);
-        }
         Some((best_lb, branch))
     }
 
@@ -253,9 +240,9 @@ impl<'a> Search<'a> {
     /// overflowing groups it belongs to. A root added later is paid once however many groups it
     /// fixes, and each group's bound counts only its share of it, so the sum is a valid bound
     /// where the groups' maximum is all the unsplit bounds give. `None` if a group cannot be
-    /// fixed; stops once the sum reaches `enough`.
-    fn split_bound(&mut self, overflowing: &[Overflow], enough: u64) -> Option<u64> {
-        let mut shares = std::mem::take(&mut self.shares);
+    /// fixed.
+    fn split_bound(&mut self, overflowing: &[Overflow]) -> Option<u64> {
+        let mut shares = vec![0.0; self.p.n];
         for (_, members, _, _) in overflowing {
             for &v in &members[1..] {
                 shares[v] += 1.0;
@@ -268,23 +255,11 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        let mut total = Some(0.0);
+        let mut total = 0.0;
         for (_, members, lm, lc) in overflowing {
-            total = total.and_then(|t| {
-                self.group_bound(members, *lm, *lc, Some(&shares))
-                    .map(|(value, _)| t + value)
-            });
-            if total.is_none_or(|t| ceil_bound(t) >= enough) {
-                break;
-            }
+            total += self.group_bound(members, *lm, *lc, Some(&shares))?.0;
         }
-        for (_, members, _, _) in overflowing {
-            for &v in members {
-                shares[v] = 0.0;
-            }
-        }
-        self.shares = shares;
-        total.map(ceil_bound)
+        Some(ceil_bound(total))
     }
 
     /// Lower bound on the cost of fixing the overflowing group whose members are `members`
