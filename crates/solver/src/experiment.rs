@@ -341,18 +341,25 @@ fn markdown(config: &ExperimentConfig, summaries: &[Summary]) -> String {
     let mut s = String::from("# Merge solver experiment\n\n");
     let _ = writeln!(
         s,
-        "Generated graphs (families: {}; reference = the reference's generator, K = 1.2, async \
-         probability 0.1, weights ≤ 10; tight = K 2.5; heavy-async = K 2.5, async probability 0.5, \
-         weights ≤ 30), {} per size, base seed {}; `exact` limited to {:.1} s per graph. Gap = (cost − \
+        "Generated graphs (families: {}; `reference` is the reference's generator), {} per size, base seed {}; `exact` limited to {:.1} s per graph. Gap = (cost − \
          opt)/(baseline − opt) as in the reference; excess = cost/opt − 1; ratio = cost / best cost any \
          algorithm found; bound gap = cost/bound − 1 with the best lower bound known (the proven \
          optimum, else `exact`'s first bound).\n",
         config
             .families
             .iter()
-            .map(|f| f.name())
+            .map(|f| {
+                let g = f.params(0, 0);
+                format!(
+                    "{} = K {}, async probability {}, weights ≤ {}",
+                    f.name(),
+                    g.constraint_factor,
+                    g.async_prob,
+                    g.max_weight
+                )
+            })
             .collect::<Vec<_>>()
-            .join(", "),
+            .join("; "),
         config.trials,
         config.seed,
         config.exact_time_limit.as_secs_f64()
