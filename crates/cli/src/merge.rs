@@ -40,6 +40,9 @@ pub struct MergeArgs {
     /// Keep the optimized merged module as text (`.quilt/merge/out-<root>/merged.ll`).
     #[arg(long)]
     pub keep_ir: bool,
+    /// Merge, optimize and link again even when the merge cache holds an identical merge.
+    #[arg(long)]
+    pub refresh: bool,
     /// Merge functions of different trust domains or isolated functions anyway (logged).
     #[arg(long)]
     pub allow_cross_domain: bool,
@@ -54,11 +57,11 @@ pub struct MergeArgs {
     pub serve_root: bool,
     /// Deploy each group as the reference's container merge (`container-merge-<root>`: the members'
     /// own binaries as processes of one instance behind an internal gateway) instead of merging.
-    #[arg(long, conflicts_with_all = ["fanout_threshold", "keep_ir", "harden", "serve_root"])]
+    #[arg(long, conflicts_with_all = ["fanout_threshold", "keep_ir", "harden", "serve_root", "refresh"])]
     pub container: bool,
     /// Build each group's monolith fixture instead (`<root>-monolith`: every handler in one binary
     /// calling the others in-process by name, no IR rewrite), the physical limit for benchmarks.
-    #[arg(long, conflicts_with_all = ["container", "fanout_threshold", "keep_ir", "harden", "serve_root"])]
+    #[arg(long, conflicts_with_all = ["container", "fanout_threshold", "keep_ir", "harden", "serve_root", "refresh"])]
     pub monolith: bool,
     /// Skip building the members' own binaries first (used for size comparison).
     #[arg(long)]
@@ -89,6 +92,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         allow_cross_domain: args.allow_cross_domain,
         harden: args.harden,
         serve_root: args.serve_root,
+        refresh: args.refresh,
     };
     for tree in &trees {
         quilt_merge::check_group(&manifest, tree, &opts)?;
@@ -163,15 +167,20 @@ fn print_text(r: &GroupReport) {
     use quilt_merge::rewrite::SiteKind;
     let count = |k: SiteKind| r.sites.iter().filter(|s| s.kind == k).count();
     println!(
-        "{}: {} members ({}); compile {:.1}s, merge {:.1}s, optimize {:.1}s, link {:.1}s; \
+        "{}: {} members ({}); compile {:.1}s, {}; \
          {} KiB (originals {} KiB); sites: {} direct, {} local async, {} remote, {} dynamic",
         r.name,
         r.members.len(),
         r.members.join(", "),
         r.times.compile_s,
-        r.times.merge_s,
-        r.times.optimize_s,
-        r.times.link_s,
+        if r.cached {
+            "merge, optimize and link cached".to_string()
+        } else {
+            format!(
+                "merge {:.1}s, optimize {:.1}s, link {:.1}s",
+                r.times.merge_s, r.times.optimize_s, r.times.link_s
+            )
+        },
         r.merged_bytes / 1024,
         r.originals_bytes / 1024,
         count(SiteKind::Direct),

@@ -295,6 +295,101 @@ fn a_member_that_fails_to_compile_is_named() {
     );
 }
 
+/// An app of its own for the merge cache: `front` (Rust) asks `word` (C) for a word.
+fn cache_app(dir: &Path, word: &str) -> Manifest {
+    let sdk = common::root().join("crates/sdk").canonicalize().unwrap();
+    let front = dir.join("front");
+    std::fs::create_dir_all(front.join("src")).unwrap();
+    std::fs::write(
+        front.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"cache-front\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nquilt-sdk = {{ path = {:?} }}\nserde_json = \"1\"\n",
+            sdk.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        front.join("src/lib.rs"),
+        "fn front(x: serde_json::Value) -> Result<serde_json::Value, quilt_sdk::Error> {\n\
+         quilt_sdk::invoke(\"word\", &x)\n}\nquilt_sdk::handler!(front);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("word.c"),
+        format!(
+            "#include <quilt.h>\nstatic int32_t word(const uint8_t *in, size_t len, quilt_buf *out) {{\n\
+             (void)in; (void)len;\n  return quilt_buf_set_str(out, \"\\\"{word}\\\"\");\n}}\n\
+             QUILT_FUNCTION(word, word)\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("quilt.toml"),
+        "[app]\nname = \"cache\"\n\n[[functions]]\nname = \"front\"\nlanguage = \"rust\"\nsource = \"front\"\n\n\
+         [[functions]]\nname = \"word\"\nlanguage = \"c\"\nsource = \"word.c\"\n",
+    )
+    .unwrap();
+    let m = Manifest::load(dir).unwrap();
+    let _lock = common::build_lock();
+    quilt_build::build_app(&m).unwrap();
+    m
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_group_re_merges_from_the_cache_and_a_changed_member_does_not() {
+    common::quilt_target_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let m = cache_app(dir.path(), "first");
+    let tree = "front word\n";
+    let opts = MergeOptions::default();
+    let first = merge(&m, tree, &opts).unwrap();
+    assert!(!first.cached, "nothing was cached yet");
+    let bytes = std::fs::read(&first.binary).unwrap();
+
+    let again = merge(&m, tree, &opts).unwrap();
+    assert!(again.cached, "an unchanged group comes from the cache");
+    assert_eq!(again.times.optimize_s, 0.0);
+    assert_eq!(std::fs::read(&again.binary).unwrap(), bytes);
+    assert_eq!(again.sites, first.sites);
+    assert_eq!(again.structors, first.structors);
+    // Generous: cargo finds the merged crate unchanged, nothing is compiled again.
+    assert!(
+        again.times.compile_s < 5.0,
+        "compile {:.1}s",
+        again.times.compile_s
+    );
+
+    let refreshed = merge(
+        &m,
+        tree,
+        &MergeOptions {
+            refresh: true,
+            ..MergeOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!refreshed.cached, "--refresh merges again");
+
+    let p = start(&m).await;
+    assert_eq!(
+        post(&p, "front-merged", "{}").await,
+        (200, "\"first\"".into())
+    );
+    drop(p);
+
+    // One member changes: merged again, and the new binary answers with the new source.
+    let m = cache_app(dir.path(), "second");
+    let changed = merge(&m, tree, &opts).unwrap();
+    assert!(!changed.cached, "a changed member is merged again");
+    let p = start(&m).await;
+    assert_eq!(
+        post(&p, "front-merged", "{}").await,
+        (200, "\"second\"".into())
+    );
+    assert_eq!(post(&p, "front", "{}").await, (200, "\"second\"".into()));
+}
+
 #[test]
 fn trust_domains_and_isolation_are_never_merged_without_override() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,9 +9,13 @@
 //! 3. **optimizes** the module with LLVM's `default<O3>` pipeline;
 //! 4. **links**: emits object code and links it with clang-22.
 //!
+//! Steps 2–4 read only the compiled bitcode: when it is unchanged, the binary comes from the
+//! [`cache`].
+//!
 //! The result is installed atomically as `<app>/.quilt/merged/<root>-merged` with a deployment
 //! file beside it, which `quilt up` serves next to the original functions.
 
+pub mod cache;
 pub mod deployment;
 pub mod features;
 mod llvm;
@@ -20,6 +24,7 @@ pub mod structors;
 pub mod tree;
 
 use anyhow::{anyhow, bail, Context, Result};
+use cache::{Cache, Findings};
 use deployment::MergedDeployment;
 use inkwell::context::Context as LlvmContext;
 use inkwell::module::Module;
@@ -51,6 +56,9 @@ pub struct MergeOptions {
     pub harden: bool,
     /// The merged binary also serves the root's own route (see [`MergedDeployment::serves_root`]).
     pub serve_root: bool,
+    /// Merge, optimize and link even when the merge cache holds this group (the result replaces
+    /// the entry).
+    pub refresh: bool,
 }
 
 /// Seconds spent in each stage, as in the reference's merge-time table.
@@ -91,6 +99,8 @@ pub struct GroupReport {
     pub ir: Option<PathBuf>,
     /// Whether C and C++ members were compiled with hardening.
     pub hardened: bool,
+    /// Whether the binary came from the merge cache (merge, optimize and link skipped).
+    pub cached: bool,
 }
 
 /// Checks a group against the app: members exist, trust domains and isolation are respected.
@@ -163,11 +173,72 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     let (rust_bc, native_bcs, cpp) = compile(manifest, tree, opts, &out_dir)?;
     times.compile_s = t.elapsed().as_secs_f64();
 
+    let bitcode: Vec<&Path> = std::iter::once(rust_bc.as_path())
+        .chain(native_bcs.iter().map(PathBuf::as_path))
+        .collect();
+    let cache = Cache::new(work.join("merge").join("cache"));
+    let key = Cache::key(&bitcode, &tree.members, cpp)?;
+    let hit = if opts.keep_ir || opts.refresh {
+        None
+    } else {
+        cache.lookup(&key)
+    };
+    let cached = hit.is_some();
+    let (linked, findings, ir) = match hit {
+        Some((binary, findings)) => (binary, findings, None),
+        None => {
+            let (linked, findings, ir) =
+                merge_optimize_link(&bitcode, cpp, tree, opts, &out_dir, &mut times)?;
+            if let Err(e) = cache.store(&key, &linked, &findings) {
+                tracing::warn!(group = %tree.root, "not cached: {e:#}");
+            }
+            (linked, findings, ir)
+        }
+    };
+
+    let name = format!("{}-merged", tree.root);
+    let mut deployment = MergedDeployment::new(manifest, &name, tree, opts.fanout_threshold);
+    deployment.serves_root = opts.serve_root;
+    let binary = deployment.install(manifest, &linked)?;
+    let merged_bytes = std::fs::metadata(&binary)?.len();
+    let originals_bytes = tree
+        .members
+        .iter()
+        .filter_map(|m| std::fs::metadata(work.join("bin").join(m)).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(GroupReport {
+        name,
+        root: tree.root.clone(),
+        members: tree.members.clone(),
+        binary,
+        times,
+        merged_bytes,
+        originals_bytes,
+        sites: findings.sites,
+        structors: findings.structors,
+        ir,
+        hardened: opts.harden,
+        cached,
+    })
+}
+
+/// The merge, optimize and link stages: the linked binary, what the rewrite found, and the
+/// optimized module as text when kept.
+fn merge_optimize_link(
+    bitcode: &[&Path],
+    cpp: bool,
+    tree: &Tree,
+    opts: &MergeOptions,
+    out_dir: &Path,
+    times: &mut StageTimes,
+) -> Result<(PathBuf, Findings, Option<PathBuf>)> {
     let t = Instant::now();
     let ctx = LlvmContext::create();
-    let module = Module::parse_bitcode_from_path(&rust_bc, &ctx)
+    let (rust_bc, native_bcs) = bitcode.split_first().expect("the Rust module comes first");
+    let module = Module::parse_bitcode_from_path(rust_bc, &ctx)
         .map_err(|e| anyhow!("reading {}: {e}", rust_bc.display()))?;
-    for bc in &native_bcs {
+    for bc in native_bcs {
         let m = Module::parse_bitcode_from_path(bc, &ctx)
             .map_err(|e| anyhow!("reading {}: {e}", bc.display()))?;
         module
@@ -220,30 +291,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     link(&object, &linked, cpp)?;
     times.link_s = t.elapsed().as_secs_f64();
 
-    let name = format!("{}-merged", tree.root);
-    let mut deployment = MergedDeployment::new(manifest, &name, tree, opts.fanout_threshold);
-    deployment.serves_root = opts.serve_root;
-    let binary = deployment.install(manifest, &linked)?;
-    let merged_bytes = std::fs::metadata(&binary)?.len();
-    let originals_bytes = tree
-        .members
-        .iter()
-        .filter_map(|m| std::fs::metadata(work.join("bin").join(m)).ok())
-        .map(|m| m.len())
-        .sum();
-    Ok(GroupReport {
-        name,
-        root: tree.root.clone(),
-        members: tree.members.clone(),
-        binary,
-        times,
-        merged_bytes,
-        originals_bytes,
-        sites,
-        structors,
-        ir,
-        hardened: opts.harden,
-    })
+    Ok((linked, Findings { sites, structors }, ir))
 }
 
 /// Builds the monolith fixture of a group, `<root>-monolith`: one binary that links every member's
@@ -311,6 +359,7 @@ fn compile(
     quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate), true)?;
     let rust_bc = out_dir.join("rust.bc");
     let package = krate.package_name();
+    let linker = write_empty_linker(&merge_dir)?;
     for attempt in 0..2 {
         let output = Command::new(paths::cargo())
             .arg("rustc")
@@ -318,7 +367,7 @@ fn compile(
             .arg(merge_dir.join("Cargo.toml"))
             .args(["-p", &package, "--bin", &krate.bin_name(), "--"])
             .arg(format!("--emit=llvm-bc={}", rust_bc.display()))
-            .arg("-Clinker=/bin/true")
+            .arg(format!("-Clinker={}", linker.display()))
             .env("CARGO_TARGET_DIR", paths::target_dir(manifest))
             .output()
             .context("running cargo")?;
@@ -339,6 +388,22 @@ fn compile(
         }
     }
     Ok((rust_bc, native_bcs, cpp))
+}
+
+/// Writes `<dir>/empty-linker`: a linker for the bitcode-only compile that writes an empty output
+/// file. The bitcode is all that is needed, but cargo takes a crate whose binary is missing as
+/// changed and would compile it again on every merge.
+fn write_empty_linker(dir: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("empty-linker");
+    quilt_build::write_if_changed(
+        &path,
+        "#!/bin/sh\n# Generated by quilt: writes an empty output file instead of linking.\n\
+         while [ $# -gt 0 ]; do\n  if [ \"$1\" = -o ]; then : > \"$2\"; fi\n  shift\ndone\n",
+    )?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} executable", path.display()))?;
+    Ok(path)
 }
 
 /// Names the member whose crate failed to compile, with cargo's errors.

@@ -16,10 +16,10 @@ use crate::llvm::{cstr, Builder};
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 use llvm_sys::LLVMOpcode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How one call site was handled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SiteKind {
     /// Sync call to a member, now a direct call.
@@ -33,7 +33,7 @@ pub enum SiteKind {
 }
 
 /// One call site found in the module.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Site {
     /// The function containing the site (demangled symbol name, without hash).
     pub caller: String,

@@ -19,7 +19,7 @@ use llvm_sys::LLVMLinkage;
 const DEFAULT_PRIORITY: u64 = 65535;
 
 /// How many constructors and destructors were moved into `.init_array` / `.fini_array`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lowered {
     /// Entries of `llvm.global_ctors`.
     pub constructors: usize,
