@@ -98,9 +98,10 @@ impl GeneratedCrate {
         self.mode = "Single".into();
     }
 
-    /// Serves the entries as a merged binary with a local entry table.
-    pub fn main_merged(&mut self, fanout_threshold: usize) {
-        self.mode = format!("Merged {{ fanout_threshold: {fanout_threshold} }}");
+    /// Serves the entries as a merged binary with a local entry table (its fan-out threshold is
+    /// set by the merging compiler in the runtime's `QUILT_FANOUT_THRESHOLD`).
+    pub fn main_merged(&mut self) {
+        self.mode = "Merged".into();
     }
 
     /// The index of an entry in the local entry table.

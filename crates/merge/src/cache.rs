@@ -2,7 +2,7 @@
 //!
 //! Compiling the members is left to cargo and clang (cargo already skips a crate that has not
 //! changed). What follows reads only the compiled bitcode, so the cache key hashes exactly that:
-//! the members, the Rust whole-program module and the C/C++ modules in order, whether the C++ library is
+//! the members, the fan-out threshold, the Rust whole-program module and the C/C++ modules in order, whether the C++ library is
 //! linked, the toolchain (the LLVM linked into this process and clang-22's version) and the merging
 //! compiler's own sources (fingerprinted by its build script). An entry is
 //! `<app>/.quilt/merge/cache/<key>/` holding the linked binary and what the rewrite found; it is
@@ -44,14 +44,20 @@ impl Cache {
         Self { dir }
     }
 
-    /// The key of a merge of `members` from these bitcode files (Rust module first), linked with
-    /// the C++ library or not.
-    pub fn key(bitcode: &[&Path], members: &[String], cpp: bool) -> Result<String> {
+    /// The key of a merge of `members` from these bitcode files (Rust module first) with a fan-out
+    /// threshold, linked with the C++ library or not.
+    pub fn key(
+        bitcode: &[&Path],
+        members: &[String],
+        fanout_threshold: usize,
+        cpp: bool,
+    ) -> Result<String> {
         let mut hash = Sha256::new();
         hash.update(env!("QUILT_MERGE_SOURCES"));
         hash.update(llvm_version());
         hash.update(clang_version()?);
         hash.update([u8::from(cpp)]);
+        hash.update((fanout_threshold as u64).to_le_bytes());
         for m in members {
             hash.update((m.len() as u64).to_le_bytes());
             hash.update(m);

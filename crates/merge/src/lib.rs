@@ -177,7 +177,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
         .chain(native_bcs.iter().map(PathBuf::as_path))
         .collect();
     let cache = Cache::new(work.join("merge").join("cache"));
-    let key = Cache::key(&bitcode, &tree.members, cpp)?;
+    let key = Cache::key(&bitcode, &tree.members, opts.fanout_threshold, cpp)?;
     let hit = if opts.keep_ir || opts.refresh {
         None
     } else {
@@ -259,6 +259,8 @@ fn merge_optimize_link(
             }
         }
         let sites = rewrite::rewrite(module.as_mut_ptr(), &tree.members).map_err(|e| anyhow!(e))?;
+        rewrite::set_fanout_threshold(module.as_mut_ptr(), opts.fanout_threshold)
+            .map_err(|e| anyhow!(e))?;
         (sites, structors)
     };
     module
@@ -312,7 +314,7 @@ pub fn build_monolith(manifest: &Manifest, tree: &Tree) -> Result<PathBuf> {
             }
         }
     }
-    krate.main_merged(0);
+    krate.main_merged();
     let dir = work.join("monolith");
     quilt_build::write_workspace(&dir, std::slice::from_ref(&krate), true)?;
     let target = paths::target_dir(manifest);
@@ -355,7 +357,7 @@ fn compile(
             }
         }
     }
-    krate.main_merged(opts.fanout_threshold);
+    krate.main_merged();
     quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate), true)?;
     let rust_bc = out_dir.join("rust.bc");
     let package = krate.package_name();

@@ -11,6 +11,9 @@
 //!
 //! Sites naming non-members stay remote; sites whose name is not a constant are resolved at run time
 //! through the binary's local entry table.
+//!
+//! The fan-out threshold is written into the module too ([`set_fanout_threshold`]), so the merged
+//! crate compiles to the same bitcode for every threshold.
 
 use crate::llvm::{cstr, Builder};
 use llvm_sys::core::*;
@@ -295,6 +298,38 @@ pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<S
         }
         Ok(sites)
     }
+}
+
+/// The runtime's global that holds a merged binary's fan-out threshold.
+pub const FANOUT_THRESHOLD_SYMBOL: &str = "QUILT_FANOUT_THRESHOLD";
+
+/// Gives the runtime's [`FANOUT_THRESHOLD_SYMBOL`] the value `threshold`: a new 64-bit constant
+/// global takes the old one's name and uses (rustc emits a static as bytes, so its initializer
+/// cannot be swapped for an integer in place).
+///
+/// # Safety
+/// `module` must be a valid module, not used by another thread during the call.
+pub unsafe fn set_fanout_threshold(module: LLVMModuleRef, threshold: usize) -> Result<(), String> {
+    let name = cstr(FANOUT_THRESHOLD_SYMBOL);
+    // SAFETY: `module` is valid (caller); `old` and `new` are globals of it.
+    unsafe {
+        let old = LLVMGetNamedGlobal(module, name.as_ptr());
+        if old.is_null() {
+            return Err(format!(
+                "the module defines no {FANOUT_THRESHOLD_SYMBOL} (is the runtime linked in?)"
+            ));
+        }
+        let i64t = LLVMInt64TypeInContext(LLVMGetModuleContext(module));
+        let new = LLVMAddGlobal(module, i64t, c"".as_ptr());
+        LLVMSetInitializer(new, LLVMConstInt(i64t, threshold as u64, 0));
+        LLVMSetGlobalConstant(new, 1);
+        LLVMSetLinkage(new, LLVMGetLinkage(old));
+        LLVMSetAlignment(new, 8);
+        LLVMReplaceAllUsesWith(old, new);
+        LLVMDeleteGlobal(old);
+        LLVMSetValueName2(new, name.as_ptr(), FANOUT_THRESHOLD_SYMBOL.len());
+    }
+    Ok(())
 }
 
 /// Whether the module defines `symbol` (has a body for it).

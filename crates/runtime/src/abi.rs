@@ -19,14 +19,23 @@ struct Local {
 
 static LOCAL: OnceLock<Local> = OnceLock::new();
 
+/// Local asynchronous executions a merged binary allows in flight per callee (0: unlimited); above
+/// it calls go remote. The merging compiler sets this global's value in the merged module, so the
+/// merged crate compiles once for every threshold; it is read once, by a volatile load that no
+/// optimization folds into the value compiled here.
+#[no_mangle]
+pub static QUILT_FANOUT_THRESHOLD: usize = 0;
+
 /// Installs the local entry table (merged binaries only; a single binary keeps every call remote).
 pub(crate) fn install(entries: &'static [Entry], mode: Mode) {
-    if let Mode::Merged { fanout_threshold } = mode {
+    if mode == Mode::Merged {
         stack::size_for(entries.len());
+        // SAFETY: a plain read of an initialized, aligned static.
+        let threshold = unsafe { std::ptr::read_volatile(&QUILT_FANOUT_THRESHOLD) };
         let _ = LOCAL.set(Local {
             entries,
             in_flight: entries.iter().map(|_| AtomicUsize::new(0)).collect(),
-            threshold: fanout_threshold,
+            threshold,
         });
     }
 }

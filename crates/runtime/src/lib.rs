@@ -37,9 +37,6 @@ pub enum Mode {
     /// One function per binary: every invocation goes through the gateway.
     Single,
     /// A merged binary: invocations of its entries run locally. Asynchronous local runs are capped at
-    /// `fanout_threshold` in flight per callee (0: no cap); above it they go remote.
-    Merged {
-        /// Local asynchronous executions allowed in flight per callee (0: unlimited).
-        fanout_threshold: usize,
-    },
+    /// [`abi::QUILT_FANOUT_THRESHOLD`] in flight per callee (0: no cap); above it they go remote.
+    Merged,
 }
