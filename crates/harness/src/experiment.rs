@@ -122,7 +122,7 @@ pub struct ExperimentArgs {
     /// Output folder [default: results/<name>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Merge again even where the experiment cache holds a merged binary of the same members.
+    /// Merge again even where the merge cache holds a merged binary of the same bitcode.
     #[arg(long)]
     pub remerge: bool,
     /// Redraw the summary and plot of the run in --out from its JSON, measuring nothing.

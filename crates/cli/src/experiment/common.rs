@@ -9,7 +9,6 @@ pub use quilt_harness::experiment::{
 };
 pub use quilt_harness::load::Loader;
 use quilt_manifest::Manifest;
-use quilt_merge::deployment::MergedDeployment;
 use quilt_merge::tree::Tree;
 use quilt_merge::{merge_group, MergeOptions};
 use quilt_platform::{Deployable, Platform, PlatformConfig};
@@ -72,53 +71,13 @@ pub struct MergeInfo {
     pub sites: [usize; 4],
     /// Fan-out threshold compiled in.
     pub fanout_threshold: usize,
-    /// Taken from the experiment cache instead of merged now.
+    /// Taken from the merge cache (merge, optimize and link skipped).
     #[serde(default)]
     pub cached: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheKey {
-    members: Vec<String>,
-    fanout_threshold: usize,
-    member_hashes: Vec<u64>,
-    binary_hash: u64,
-    info: MergeInfo,
-}
-
-fn file_hash(path: &Path) -> Result<u64> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    // FNV-1a, 64 bits, eight bytes at a time for speed: a change detector, not a checksum.
-    let mut h: u64 = 0xcbf29ce484222325 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h ^= u64::from_le_bytes(c.try_into().unwrap());
-        h = h.wrapping_mul(0x100000001b3).rotate_left(29);
-    }
-    for b in chunks.remainder() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    Ok(h)
-}
-
-fn member_hashes(manifest: &Manifest, members: &[String]) -> Result<Vec<u64>> {
-    members
-        .iter()
-        .map(|m| file_hash(&manifest.work_dir().join("bin").join(m)))
-        .collect()
-}
-
-fn cache_dir(manifest: &Manifest, tree: &Tree, threshold: usize) -> PathBuf {
-    manifest
-        .work_dir()
-        .join("experiment-cache")
-        .join(format!("{}-merged-t{threshold}", tree.root))
-}
-
-/// Merges a group (the app must be built), or reuses the merged binary the experiments cached for
-/// exactly these member binaries and threshold (`fresh` forces a merge). Installs it as
-/// `<root>-merged` either way.
+/// Merges a group (the app must be built) and installs it as `<root>-merged`; the merge cache
+/// serves an unchanged group unless `fresh`.
 pub fn merged(
     manifest: &Manifest,
     tree: &Tree,
@@ -126,14 +85,6 @@ pub fn merged(
     fresh: bool,
 ) -> Result<MergeInfo> {
     let _lock = build_lock()?;
-    let dir = cache_dir(manifest, tree, threshold);
-    let hashes = member_hashes(manifest, &tree.members)?;
-    if !fresh {
-        if let Some(info) = from_cache(manifest, tree, threshold, &dir, &hashes)? {
-            eprintln!("experiment: {} from the cache", info.name);
-            return Ok(info);
-        }
-    }
     eprintln!(
         "experiment: merging {} ({} members)",
         tree.root,
@@ -141,12 +92,13 @@ pub fn merged(
     );
     let opts = MergeOptions {
         fanout_threshold: threshold,
+        refresh: fresh,
         ..MergeOptions::default()
     };
     let r = merge_group(manifest, tree, &opts)?;
     use quilt_merge::rewrite::SiteKind;
     let count = |k: SiteKind| r.sites.iter().filter(|s| s.kind == k).count();
-    let info = MergeInfo {
+    Ok(MergeInfo {
         name: r.name.clone(),
         members: r.members.clone(),
         compile_s: r.times.compile_s,
@@ -162,71 +114,8 @@ pub fn merged(
             count(SiteKind::Dynamic),
         ],
         fanout_threshold: threshold,
-        cached: false,
-    };
-    // Stash the binary and its deployment file so that another threshold can be installed and
-    // this one brought back without merging again.
-    std::fs::create_dir_all(&dir)?;
-    quilt_build::install_file(&r.binary, &dir.join("binary"))?;
-    let deployment = MergedDeployment::dir(manifest).join(format!("{}.json", r.name));
-    quilt_build::install_file(&deployment, &dir.join("deployment.json"))?;
-    let key = CacheKey {
-        members: tree.members.clone(),
-        fanout_threshold: threshold,
-        member_hashes: hashes,
-        binary_hash: file_hash(&r.binary)?,
-        info: info.clone(),
-    };
-    quilt_build::write_if_changed(&dir.join("key.json"), &serde_json::to_string_pretty(&key)?)?;
-    Ok(info)
-}
-
-fn from_cache(
-    manifest: &Manifest,
-    tree: &Tree,
-    threshold: usize,
-    dir: &Path,
-    hashes: &[u64],
-) -> Result<Option<MergeInfo>> {
-    let Ok(text) = std::fs::read_to_string(dir.join("key.json")) else {
-        return Ok(None);
-    };
-    let Ok(key) = serde_json::from_str::<CacheKey>(&text) else {
-        return Ok(None);
-    };
-    if key.members != tree.members
-        || key.fanout_threshold != threshold
-        || key.member_hashes != hashes
-    {
-        return Ok(None);
-    }
-    let stash = dir.join("binary");
-    if !stash.is_file() || file_hash(&stash)? != key.binary_hash {
-        return Ok(None);
-    }
-    let installed = MergedDeployment::dir(manifest).join(format!("{}-merged", tree.root));
-    let current = installed
-        .is_file()
-        .then(|| file_hash(&installed))
-        .transpose()?;
-    if current != Some(key.binary_hash) {
-        let d: MergedDeployment =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("deployment.json"))?)?;
-        d.install(manifest, &stash)?;
-    } else {
-        // The binary is in place; make sure its deployment file says the same.
-        let d: MergedDeployment =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("deployment.json"))?)?;
-        let json = serde_json::to_string_pretty(&d)?;
-        quilt_build::write_if_changed(
-            &MergedDeployment::dir(manifest).join(format!("{}.json", d.name)),
-            &json,
-        )?;
-    }
-    Ok(Some(MergeInfo {
-        cached: true,
-        ..key.info
-    }))
+        cached: r.cached,
+    })
 }
 
 /// Starts a platform on any free port serving `deployables`, each given `env`.

@@ -133,7 +133,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
             .collect::<Vec<_>>(),
     );
     rec.notes.push(
-        "Each group is merged afresh (no experiment cache); `compile` redoes the merged crate's \
+        "Each group is merged afresh (the merge cache bypassed); `compile` redoes the merged crate's \
          final compile with fat LTO over the members and std, the members' own dependencies being \
          already compiled. Sizes are of stripped release binaries; `originals` adds up the members' \
          own binaries."

@@ -14,8 +14,8 @@
 //! | `fanout-cpu` | Figure 8c | nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two. |
 //!
 //! `--quick` runs finish in a few minutes on a 2-core machine once the apps are built; the hidden
-//! `--smoke` runs are the test suite's. Merged binaries are cached per app (keyed by the members'
-//! binaries and the fan-out threshold) so that a second run does not merge again (`--remerge`).
+//! `--smoke` runs are the test suite's. An unchanged group comes from the merge cache, so that a
+//! second run does not merge again (`--remerge` merges anyway).
 
 pub mod cold_start;
 pub mod common;
@@ -42,7 +42,7 @@ pub struct AllArgs {
     /// Parent folder of the results [default: results]: each experiment writes `<DIR>/<name>/`.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
-    /// Merge again even where the experiment cache holds a merged binary of the same members.
+    /// Merge again even where the merge cache holds a merged binary of the same bitcode.
     #[arg(long)]
     pub remerge: bool,
     /// Experiments to leave out, comma-separated.
