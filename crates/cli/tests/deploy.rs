@@ -4,10 +4,11 @@
 
 use quilt_harness as common;
 use quilt_harness::cli::{quilt, Up};
+use quilt_harness::oci;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn hello_dir() -> std::path::PathBuf {
@@ -164,65 +165,17 @@ fn a_merged_groups_image_serves_its_root_at_slash_as_fissions_router_calls_it() 
             .unwrap();
     let image = &report["images"][0];
     let bundle = tmp.path().join("bundle");
-    let mut umoci = Command::new("umoci");
-    umoci.arg("unpack");
-    if !is_root() {
-        umoci.arg("--rootless");
-    }
-    let unpacked = umoci
-        .arg("--image")
-        .arg(format!(
-            "{}:{}",
-            out.join(image["layout"].as_str().unwrap()).display(),
-            image["tag"].as_str().unwrap()
-        ))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(
-        unpacked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&unpacked.stderr)
-    );
+    let layout = out.join(image["layout"].as_str().unwrap());
+    let config = oci::unpack(&layout, image["tag"].as_str().unwrap(), &bundle);
     // Run it as the container runtime would: the image's entrypoint and environment (the port and
     // address changed to fit this machine), inside its rootfs when root.
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
-    let rootfs = bundle.join("rootfs");
-    let entry = config["process"]["args"][0].as_str().unwrap().to_string();
-    assert_eq!(entry, "/quilt/bin/hello-merged");
-    let mut cmd = if is_root() {
-        let mut c = Command::new("chroot");
-        c.arg(&rootfs).arg(&entry);
-        c
-    } else {
-        Command::new(rootfs.join(entry.trim_start_matches('/')))
-    };
-    cmd.env_clear();
-    for kv in config["process"]["env"].as_array().unwrap() {
-        let (k, v) = kv.as_str().unwrap().split_once('=').unwrap();
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .env("QUILT_PORT", "0")
-        .env("QUILT_BIND", "127.0.0.1")
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port: u16 = loop {
-        let line = lines.next().expect("QUILT_LISTENING").unwrap();
-        if let Some(p) = line.strip_prefix("QUILT_LISTENING ") {
-            break p.trim().parse().unwrap();
-        }
-    };
+    assert_eq!(config["process"]["args"][0], "/quilt/bin/hello-merged");
+    let served = oci::serve(&bundle, &config);
+    let port = served.port;
     let mut client = Client::new(SocketAddr::from(([127, 0, 0, 1], port)));
     let root = client.post("", r#"{"name":"quilt"}"#);
     let member = client.post("upper", r#"{"text":"abc"}"#);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     assert_eq!(root, (200, r#"{"message":"Hello, QUILT!"}"#.to_string()));
     assert_eq!(member, (200, r#"{"text":"ABC"}"#.to_string()));
 }
@@ -230,16 +183,6 @@ fn a_merged_groups_image_serves_its_root_at_slash_as_fissions_router_calls_it() 
 /// `quilt up` serving the built examples/hello with `args`.
 fn up(args: &[&str]) -> Up {
     Up::with_args(&hello_dir(), &[&["--no-build"][..], args].concat())
-}
-
-/// Whether this process runs as root (effective uid 0).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().nth(1).map(|euid| euid == "0"))
-        .unwrap_or(false)
 }
 
 /// A kept-alive HTTP/1.1 connection posting JSON.
@@ -330,7 +273,7 @@ fn netns_pids(ns: &str) -> Vec<String> {
 
 #[test]
 fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
-    let root = is_root();
+    let root = oci::is_root();
     let ip = Command::new("ip").arg("-V").output().is_ok();
     if !root || !ip {
         eprintln!("skipped: emulated hosts need root and iproute2 (root: {root}, ip: {ip})");

@@ -3,15 +3,16 @@
 //! unpacked binary serves a request — chroot'ed into the bundle's rootfs when running as root, which
 //! proves the image carries every library it needs.
 
-use quilt_deploy::oci::{self, ImageSpec};
+use quilt_deploy::oci::{self as images, ImageSpec};
+use quilt_harness::oci;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// examples/hello built once (in the shared app target folder, under the shared build lock).
 fn hello() -> &'static quilt_manifest::Manifest {
@@ -19,16 +20,11 @@ fn hello() -> &'static quilt_manifest::Manifest {
     BUILT.get_or_init(|| quilt_harness::built("examples/hello"))
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn image_of(name: &str, dir: &Path) -> oci::Image {
+fn image_of(name: &str, dir: &Path) -> images::Image {
     let m = hello();
     let mut labels = BTreeMap::new();
     labels.insert("dev.quilt.app".to_string(), "hello".to_string());
-    oci::write_image(
+    images::write_image(
         dir,
         &ImageSpec {
             name: name.into(),
@@ -112,60 +108,21 @@ fn images_are_valid_layouts_that_unpack_and_run() {
 
     // umoci unpacks it into a runtime bundle.
     let bundle = tmp.path().join("bundle");
-    let mut umoci = Command::new("umoci");
-    umoci.arg("unpack");
-    if !is_root() {
-        umoci.arg("--rootless");
-    }
-    run(umoci
-        .arg("--image")
-        .arg(format!("{}:{}", dir.display(), image.tag))
-        .arg(&bundle));
+    let runtime = oci::unpack(&dir, &image.tag, &bundle);
     let rootfs = bundle.join("rootfs");
     assert!(rootfs.join("quilt/bin/upper").is_file());
     for lib in &image.libraries {
         let inside = rootfs.join(lib.strip_prefix("/").unwrap());
         assert!(inside.is_file(), "{} is in the rootfs", inside.display());
     }
-    let runtime: Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
     assert_eq!(runtime["process"]["args"][0], "/quilt/bin/upper");
 
     // The unpacked binary serves: inside the rootfs alone (chroot) when root, else in place.
-    let mut cmd = if is_root() {
-        // Found before the environment is cleared (the child's PATH is empty).
-        let chroot = which::which("chroot").expect("chroot (coreutils)");
-        let mut c = Command::new(chroot);
-        c.arg(&rootfs).arg("/quilt/bin/upper");
-        c
-    } else {
-        Command::new(rootfs.join("quilt/bin/upper"))
-    };
-    let mut child = cmd
-        .env_clear()
-        .env("QUILT_PORT", "0")
-        .env("QUILT_BIND", "127.0.0.1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let started = Instant::now();
-    let port: u16 = loop {
-        let line = lines
-            .next()
-            .expect("the binary announces its port")
-            .unwrap();
-        if let Some(p) = line.strip_prefix("QUILT_LISTENING ") {
-            break p.trim().parse().unwrap();
-        }
-        assert!(started.elapsed() < Duration::from_secs(20));
-    };
-    let reply = post(port, r#"{"text":"quilt"}"#);
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(reply, r#"{"text":"QUILT"}"#);
+    let served = oci::serve(&bundle, &runtime);
+    assert_eq!(
+        post(served.port, r#"{"text":"quilt"}"#),
+        r#"{"text":"QUILT"}"#
+    );
 }
 
 #[test]

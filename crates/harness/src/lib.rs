@@ -1,7 +1,7 @@
 //! What the tests and the experiments share: building apps once per process under a file lock
 //! shared by every process (tests, `quilt experiment`), starting a platform in-process, a small HTTP
 //! client, reading Prometheus text, finding instance processes in /proc, running `quilt up` as a
-//! child ([`cli`]), storage clients ([`storage`]), the benchmark apps' test scaffolding ([`apps`]),
+//! child ([`cli`]), OCI images unpacked and run ([`oci`]), storage clients ([`storage`]), the benchmark apps' test scaffolding ([`apps`]),
 //! the load runner ([`load`]) and what every experiment shares ([`experiment`]).
 //!
 //! Integration tests use it as a dev-dependency: `use quilt_harness as common;`.
@@ -10,6 +10,7 @@ pub mod apps;
 pub mod cli;
 pub mod experiment;
 pub mod load;
+pub mod oci;
 pub mod storage;
 
 use bytes::Bytes;
