@@ -213,22 +213,27 @@ impl RunningApp {
 /// The deployables of an app's functions, from their built binaries.
 pub use quilt_harness::deployables as function_deployables;
 
-/// The deployables of an app's installed merged binaries (`<root>-merged`), scaled like their root;
-/// a group that serves its root's route also gets a deployable under the root's name.
+/// The deployables of an app's installed merged binaries (`<root>-merged`), as many instances as
+/// their root may have; a group that serves its root's route also gets a deployable under the
+/// root's name.
 pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut out = Vec::new();
     for (d, binary) in MergedDeployment::installed(manifest)? {
         let root = manifest
             .function(&d.root)
             .expect("installed() checks members");
-        // A merged binary's instances run every member: their process budgets add up, as their
-        // memory does. A container merge is a platform of its own, which sandboxes its members.
-        let pids = d
+        // A merged instance runs what an instance of each member would: the members' budgets add
+        // up — memory and CPU (in the deployment file), processes, requests in flight and queued —
+        // so the group gets the budget its members had, and the deployment is not what caps it.
+        // A container merge is a platform of its own, which sandboxes its members.
+        let members: Vec<_> = d
             .members
             .iter()
             .filter_map(|m| manifest.function(m))
-            .map(|f| f.pids)
-            .sum();
+            .collect();
+        let pids = members.iter().map(|f| f.pids).sum();
+        let concurrency = members.iter().map(|f| f.concurrency).sum();
+        let queue = members.iter().map(|f| f.queue).sum();
         let sandbox = d.kind == Kind::Merged;
         let (binary, args) = match d.kind {
             Kind::Merged => (binary, Vec::new()),
@@ -251,8 +256,8 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
             cpu: d.cpu,
             min_instances: root.min_instances,
             max_instances: root.max_instances,
-            concurrency: root.concurrency,
-            queue: root.queue,
+            concurrency,
+            queue,
             timeout: Duration::from_millis(root.timeout_ms),
             pids,
             sandbox,

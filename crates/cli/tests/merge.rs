@@ -70,6 +70,18 @@ async fn hello_merged_answers_like_unmerged_and_skips_the_gateway() {
     assert_eq!(count(&report, SiteKind::Direct), 2, "{:?}", report.sites);
     assert_eq!(count(&report, SiteKind::Remote), 0);
     assert!(report.merged_bytes > 0 && report.originals_bytes > report.merged_bytes);
+    // A merged instance gets the budget of an instance of each member: requests in flight and
+    // queued, processes, memory and CPU add up; it may have as many instances as its root.
+    let all = up::deployables(&m).unwrap();
+    let of = |name: &str| all.iter().find(|d| d.name == name).unwrap().clone();
+    let (merged, members) = (of("hello-merged"), ["hello", "upper", "decorate"].map(of));
+    let sum =
+        |field: fn(&quilt_platform::Deployable) -> u64| members.iter().map(field).sum::<u64>();
+    assert_eq!(u64::from(merged.concurrency), sum(|d| d.concurrency.into()));
+    assert_eq!(u64::from(merged.queue), sum(|d| d.queue.into()));
+    assert_eq!(merged.pids, sum(|d| d.pids));
+    assert_eq!(merged.memory_mb, sum(|d| d.memory_mb));
+    assert_eq!(merged.max_instances, members[0].max_instances);
     let p = start(&m).await;
     for input in [
         r#"{"name":"quilt"}"#,
