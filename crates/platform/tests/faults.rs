@@ -262,29 +262,27 @@ async fn start_with_merged(app: &quilt_manifest::Manifest) -> Platform {
     .unwrap()
 }
 
-/// The deployables of an app's installed merged binaries, scaled like their root (as `quilt up`).
+/// The deployables of an app's installed merged binaries with their members' budget (as `quilt up`
+/// gives it), one instance at most.
 fn merged_deployables(app: &quilt_manifest::Manifest) -> Vec<Deployable> {
     quilt_merge::deployment::MergedDeployment::installed(app)
         .unwrap()
         .into_iter()
         .map(|(d, binary)| {
             let root = app.function(&d.root).unwrap();
+            let members = || d.members.iter().map(|m| app.function(m).unwrap());
             Deployable {
-                name: d.name,
+                name: d.name.clone(),
                 binary,
                 entry: d.root.clone(),
                 memory_mb: d.memory_mb,
                 cpu: d.cpu,
                 min_instances: 0,
                 max_instances: 1,
-                concurrency: root.concurrency,
-                queue: root.queue,
+                concurrency: members().map(|f| f.concurrency).sum(),
+                queue: members().map(|f| f.queue).sum(),
                 timeout: Duration::from_millis(root.timeout_ms),
-                pids: d
-                    .members
-                    .iter()
-                    .map(|m| app.function(m).unwrap().pids)
-                    .sum(),
+                pids: members().map(|f| f.pids).sum(),
                 sandbox: true,
                 env: Vec::new(),
                 args: Vec::new(),

@@ -90,7 +90,8 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         "Closed loop, {} s per point after {} s of warm-up, connections {:?}; one platform per \
          variant serving all three deployments (fake database: storage calls are the reference's \
          sleeps). Limits from apps/social-network/quilt.toml; the merged and container-merged \
-         deployments get the sum of their members' memory and CPU and scale like the root.",
+         deployments get their members' budgets added up (memory, CPU, requests in flight and \
+         queued, processes) and as many instances as the root.",
         times.0.as_secs_f64(),
         times.1.as_secs_f64(),
         sweep
