@@ -6,11 +6,28 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The environment variables `quilt` reads, shown under `quilt --help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  QUILT_LOG          Log filter for quilt's own messages on stderr, e.g. debug, quilt_platform=trace
+                     [default: info]
+  QUILT_HOME         The Quilt source tree whose runtime and SDK functions are built against
+                     [default: the tree this quilt was built from]
+  QUILT_TARGET_DIR   A cargo target folder shared by every app's generated crates, so that apps
+                     share compiled dependencies [default: <app>/.quilt/target]
+  QUILT_GATEWAY_URL  The gateway `quilt invoke` calls [default: http://127.0.0.1:8080]
+  QUILT_EXE          The quilt executable that runs container merges [default: this program]
+Set by the platform for the instances it starts (a container merge reads them too):
+  QUILT_PORT, QUILT_BIND, QUILT_GATEWAY, QUILT_FUNCTION  its port, address, gateway and function
+  QUILT_VARIANT, QUILT_FAKEDB, QUILT_REDIS_ADDR, QUILT_MEMCACHED_ADDR  the app's variant, fake-database
+                     mode and storage addresses (`quilt up --variant`, `--fakedb`, its services)";
+
 #[derive(Parser)]
 #[command(
     name = "quilt",
     version,
-    about = "Resource-aware merging of serverless workflows"
+    about = "Resource-aware merging of serverless workflows",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +70,11 @@ enum Command {
     Populate(populate::PopulateArgs),
     /// Load a function with requests and report throughput and latency.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script, e.g. `quilt completions bash > ~/.local/share/bash-completion/completions/quilt`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Invoke a function through a running gateway and print its reply.
     Invoke {
         /// The function (route) to invoke.
@@ -107,6 +129,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Populate(args) => populate::run(args),
         Command::Plan(cmd) => quilt_solver::cli::run(cmd),
         Command::Experiment(e) => e.run(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "quilt", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Invoke {
             function,
             data,

@@ -284,3 +284,86 @@ fn build_reports_manifest_errors_with_file_field_and_value() {
         "{err}"
     );
 }
+
+#[test]
+fn completions_load_in_bash_and_name_every_command() {
+    let out = run(quilt().args(["completions", "bash"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = text(&out.stdout);
+    for command in [
+        "build",
+        "up",
+        "merge",
+        "plan",
+        "profile",
+        "bench",
+        "completions",
+    ] {
+        assert!(
+            script.contains(command),
+            "no '{command}' in the bash completions"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quilt.bash");
+    std::fs::write(&file, &script).unwrap();
+    let loaded = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p quilt", file.display())));
+    assert!(
+        loaded.status.success() && text(&loaded.stdout).contains("quilt"),
+        "bash did not register the completion: {}",
+        text(&loaded.stderr)
+    );
+    let bad = run(quilt().args(["completions", "cmd.exe"]));
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("zsh"), "{}", text(&bad.stderr));
+}
+
+/// Every environment variable the `quilt` command reads (its own sources and the build crate's)
+/// is documented under `quilt --help`.
+#[test]
+fn help_documents_every_environment_variable_quilt_reads() {
+    let help = text(&run(quilt().arg("--help")).stdout);
+    let documented: std::collections::BTreeSet<&str> = help
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .collect();
+    let mut read = std::collections::BTreeSet::new();
+    for dir in ["crates/cli/src", "crates/build/src"] {
+        let mut stack = vec![common::root().join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let source = std::fs::read_to_string(&path).unwrap();
+                for (i, _) in source.match_indices("\"QUILT_") {
+                    let name: String = source[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                        .collect();
+                    let before = &source[..i];
+                    if before.ends_with("var_os(")
+                        || before.ends_with("var(")
+                        || before.ends_with("from_env(")
+                        || before.ends_with("env = ")
+                    {
+                        read.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        read.contains("QUILT_LOG") && read.contains("QUILT_HOME"),
+        "{read:?}"
+    );
+    for name in &read {
+        assert!(
+            help.contains(name),
+            "{name} is read but not in quilt --help"
+        );
+    }
+}
