@@ -39,8 +39,12 @@ pub struct ProfileArgs {
     /// How the app is reached.
     #[command(flatten)]
     pub reach: up::ReachArgs,
-    /// A fixed request body instead of the workflow's generator.
-    #[arg(long)]
+    /// A fixed request body, as JSON text, instead of the workflow's generator (as `quilt invoke
+    /// --data`).
+    #[arg(long, value_name = "JSON", conflicts_with = "body")]
+    pub data: Option<String>,
+    /// A file holding a fixed request body, instead of the workflow's generator.
+    #[arg(long, value_name = "FILE")]
     pub body: Option<PathBuf>,
     /// Per-instance memory limit (MiB) written into the graph for the solver.
     #[arg(long)]
@@ -248,11 +252,23 @@ pub fn run(args: ProfileArgs) -> Result<()> {
                 .join(", ")
         )
     })?;
-    let body = args
-        .body
-        .as_ref()
-        .map(|b| std::fs::read(b).with_context(|| format!("reading {}", b.display())))
-        .transpose()?;
+    let body = match (&args.data, &args.body) {
+        (Some(data), _) => Some(data.clone().into_bytes()),
+        (None, Some(file)) => {
+            Some(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)
+        }
+        (None, None) => {
+            if quilt_workloads::generator(&manifest.name, &workflow.name).is_err() {
+                anyhow::bail!(
+                    "{}: workflow '{}' has no built-in request generator; give the request body \
+                     with --data '<json>' or --body <file>",
+                    manifest.dir.join("quilt.toml").display(),
+                    workflow.name
+                );
+            }
+            None
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

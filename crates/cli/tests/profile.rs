@@ -279,3 +279,51 @@ async fn spans_are_exported_to_an_otlp_collector() {
     );
     app.shutdown().await;
 }
+
+/// `quilt profile` on an app of one's own: without a generator it stops before starting anything
+/// and names `--data` and `--body`; `--data` sends exactly that body on every run.
+#[test]
+fn profile_takes_an_inline_body_and_says_how_when_there_is_no_generator() {
+    use quilt_harness::cli::{quilt, text};
+    let faults = common::built("tests/apps/faults");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("graph.json");
+    let refused = quilt()
+        .args(["profile"])
+        .arg(&faults.dir)
+        .args(["--workflow", "relay", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let e = text(&refused.stderr);
+    assert!(
+        e.contains("--data")
+            && e.contains("--body")
+            && e.contains("relay")
+            && e.contains("quilt.toml"),
+        "{e}"
+    );
+    assert!(!out.exists(), "nothing written");
+
+    let hello = app("hello");
+    let body = r#"{"name":"inline"}"#;
+    let run = quilt()
+        .args(["profile"])
+        .arg(&hello.dir)
+        .args([
+            "--workflow",
+            "hello",
+            "--requests",
+            "3",
+            "--data",
+            body,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let sent = std::fs::read_to_string(dir.path().join("graph.requests.jsonl")).unwrap();
+    assert_eq!(sent.lines().collect::<Vec<_>>(), vec![body; 3]);
+}
