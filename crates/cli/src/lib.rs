@@ -9,5 +9,6 @@ pub mod optimize;
 pub mod plot;
 pub mod populate;
 pub mod profile;
+pub mod scaffold;
 pub mod up;
 pub mod verify;

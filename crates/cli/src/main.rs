@@ -1,6 +1,6 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{bench, deploy, http, merge, optimize, populate, profile, up, verify};
+use quilt_cli::{bench, deploy, http, merge, optimize, populate, profile, scaffold, up, verify};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -36,6 +36,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a new app: a folder with quilt.toml and a first function, `hello`.
+    New(scaffold::NewArgs),
+    /// Add a function to an app, from a template that builds as it is.
+    Add(scaffold::AddArgs),
     /// Build every function of an app as its own binary.
     Build {
         /// The app folder (holds quilt.toml).
@@ -118,6 +122,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::New(args) => scaffold::new_app(&args),
+        Command::Add(args) => scaffold::add_function(&args),
         Command::Up(args) => up::run(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Container { app, members } => up::run_container(&app, &members),

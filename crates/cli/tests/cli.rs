@@ -367,3 +367,95 @@ fn help_documents_every_environment_variable_quilt_reads() {
         );
     }
 }
+
+/// `quilt new` and `quilt add` outside the repository: every template builds as it is and
+/// answers through `quilt up`; bad names, an existing folder and a duplicate function are refused
+/// with nothing changed.
+#[test]
+fn new_and_add_scaffold_an_app_anywhere_that_builds_and_answers() {
+    common::quilt_target_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("first-app");
+    let ok = |cmd: &mut Command| {
+        let out = run(cmd);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    ok(quilt().arg("new").arg(&app));
+    for (name, lang) in [("shout", "c"), ("count-cpp", "cpp"), ("relay", "rust")] {
+        ok(quilt()
+            .args(["add", name, "--lang", lang, "--app"])
+            .arg(&app));
+    }
+
+    // Refusals: each names what was wrong, and leaves the app as it was.
+    let before = std::fs::read_to_string(app.join("quilt.toml")).unwrap();
+    let refused = |cmd: &mut Command, expect: &str| {
+        let out = run(cmd);
+        assert!(!out.status.success());
+        let e = text(&out.stderr);
+        assert!(e.contains(expect), "expected {expect:?} in: {e}");
+    };
+    refused(quilt().arg("new").arg(&app), "already exists");
+    refused(
+        quilt()
+            .args(["add", "shout", "--lang", "rust", "--app"])
+            .arg(&app),
+        "already has a function 'shout'",
+    );
+    refused(
+        quilt()
+            .args(["add", "Bad_Name", "--lang", "c", "--app"])
+            .arg(&app),
+        "[a-z0-9-]",
+    );
+    refused(
+        quilt()
+            .args(["add", "x", "--lang", "cobol", "--app"])
+            .arg(&app),
+        "rust, c, cpp",
+    );
+    refused(quilt().arg("new").arg(tmp.path().join("Upper")), "app name");
+    assert_eq!(
+        std::fs::read_to_string(app.join("quilt.toml")).unwrap(),
+        before
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&app)
+        .unwrap()
+        .chain(std::fs::read_dir(tmp.path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".quilt-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let up = Up::with_args(&app, &[]);
+    let invoke = |function: &str| {
+        let out = run(quilt()
+            .args([
+                "invoke",
+                function,
+                "--data",
+                r#"{"name":"you"}"#,
+                "--gateway",
+            ])
+            .arg(up.url()));
+        assert!(out.status.success(), "{function}: {}", text(&out.stderr));
+        serde_json::from_str::<serde_json::Value>(&text(&out.stdout)).unwrap()
+    };
+    assert_eq!(
+        invoke("hello"),
+        serde_json::json!({"function": "hello", "received": {"name": "you"}})
+    );
+    assert_eq!(
+        invoke("relay"),
+        serde_json::json!({"function": "relay", "received": {"name": "you"}})
+    );
+    assert_eq!(
+        invoke("shout"),
+        serde_json::json!({"function": "shout", "bytes": 14})
+    );
+    assert_eq!(
+        invoke("count-cpp"),
+        serde_json::json!({"function": "count-cpp", "bytes": 14})
+    );
+    up.stop("TERM");
+}
