@@ -203,19 +203,15 @@ fn write_function(dir: &Path, app: &str, function: &str, lang: Lang) -> Result<S
             std::fs::write(krate.join("src/lib.rs"), fill(RUST_LIB, app, function))?;
             format!("functions/{function}")
         }
-        Lang::C => {
-            std::fs::write(
-                functions.join(format!("{function}.c")),
-                fill(C_SOURCE, app, function),
-            )?;
-            format!("functions/{function}.c")
-        }
-        Lang::Cpp => {
-            std::fs::write(
-                functions.join(format!("{function}.cpp")),
-                fill(CPP_SOURCE, app, function),
-            )?;
-            format!("functions/{function}.cpp")
+        Lang::C | Lang::Cpp => {
+            let template = if lang == Lang::C {
+                C_SOURCE
+            } else {
+                CPP_SOURCE
+            };
+            let file = format!("{function}.{}", lang.manifest_name());
+            std::fs::write(functions.join(&file), fill(template, app, function))?;
+            format!("functions/{file}")
         }
     };
     Ok(fill(FUNCTION_TOML, app, function)
