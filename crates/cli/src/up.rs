@@ -6,6 +6,7 @@ use quilt_manifest::Manifest;
 use quilt_merge::deployment::{Kind, MergedDeployment};
 use quilt_platform::services::Service;
 use quilt_platform::{Deployable, Placement, Platform, PlatformConfig};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -203,6 +204,49 @@ impl RunningApp {
         })
     }
 
+    /// Follows the app's binaries while it runs: every second, a deployable that is new (a group
+    /// merged by `quilt merge`), changed (rebuilt by `quilt build`, re-merged) or gone is deployed
+    /// or retired on the running platform, without a restart and without dropping a request
+    /// ([`Platform::deploy`]). Each change is said on stderr. Never returns.
+    pub async fn follow_deployments(&self, manifest: &Manifest) {
+        let mut known = fingerprints(served(manifest, &self.env, &self.opts).unwrap_or_default());
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = match served(manifest, &self.env, &self.opts) {
+                Ok(now) => now,
+                Err(e) => {
+                    eprintln!("quilt: reading the app's deployments: {e:#}");
+                    continue;
+                }
+            };
+            let next = fingerprints(now.clone());
+            for d in now {
+                let name = d.name.clone();
+                let Some(print) = next.get(&name) else {
+                    continue;
+                };
+                if known.get(&name) == Some(print) {
+                    continue;
+                }
+                let what = if known.contains_key(&name) {
+                    "updated"
+                } else {
+                    "new"
+                };
+                match self.platform.deploy(d).await {
+                    Ok(()) => eprintln!("quilt: serving {what} route /{name}"),
+                    Err(e) => eprintln!("quilt: cannot serve {what} route /{name}: {e:#}"),
+                }
+            }
+            for name in known.keys().filter(|n| !next.contains_key(*n)) {
+                if self.platform.retire(name) {
+                    eprintln!("quilt: route /{name} retired (its binary is gone)");
+                }
+            }
+            known = next;
+        }
+    }
+
     /// Stops the platform, its instances and its services.
     pub async fn shutdown(self) {
         self.platform.shutdown().await;
@@ -321,11 +365,13 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
     })
 }
 
-async fn start_platform(
+/// What a platform started with `env` and `opts` serves for the app: its deployables with the
+/// environment and the emulated hosts' placements.
+fn served(
     manifest: &Manifest,
     env: &[(String, String)],
     opts: &UpOptions,
-) -> Result<Platform> {
+) -> Result<Vec<Deployable>> {
     let mut deployables = deployables(manifest)?;
     for d in &mut deployables {
         d.env.extend(env.iter().cloned());
@@ -333,6 +379,28 @@ async fn start_platform(
     if let Some(layout) = &opts.hosts {
         place(&mut deployables, layout);
     }
+    Ok(deployables)
+}
+
+/// A fingerprint per route: its deployable, and its binary's size and modification time.
+fn fingerprints(served: Vec<Deployable>) -> HashMap<String, String> {
+    served
+        .into_iter()
+        .map(|d| {
+            let file = std::fs::metadata(&d.binary)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()));
+            (d.name.clone(), format!("{d:?} {file:?}"))
+        })
+        .collect()
+}
+
+async fn start_platform(
+    manifest: &Manifest,
+    env: &[(String, String)],
+    opts: &UpOptions,
+) -> Result<Platform> {
+    let deployables = served(manifest, env, opts)?;
     let ip = opts
         .hosts
         .as_ref()
@@ -525,7 +593,10 @@ pub fn run(args: UpArgs) -> Result<()> {
                 }
             );
             println!("QUILT_GATEWAY {url}");
-            wait_for_signal().await;
+            tokio::select! {
+                () = wait_for_signal() => {}
+                () = app.follow_deployments(&manifest) => {}
+            }
             eprintln!("quilt: stopping");
             app.shutdown().await;
             Ok(())

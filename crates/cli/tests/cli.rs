@@ -11,6 +11,22 @@ fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("running quilt")
 }
 
+/// Runs `cmd` and expects success (its stderr otherwise).
+fn ok(cmd: &mut Command) {
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// `quilt new <app>`, then `quilt add` of each (function, language).
+fn scaffold(app: &Path, functions: &[(&str, &str)]) {
+    ok(quilt().arg("new").arg(app));
+    for (name, lang) in functions {
+        ok(quilt()
+            .args(["add", name, "--lang", lang, "--app"])
+            .arg(app));
+    }
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -376,16 +392,10 @@ fn new_and_add_scaffold_an_app_anywhere_that_builds_and_answers() {
     common::quilt_target_dir();
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("first-app");
-    let ok = |cmd: &mut Command| {
-        let out = run(cmd);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    };
-    ok(quilt().arg("new").arg(&app));
-    for (name, lang) in [("shout", "c"), ("count-cpp", "cpp"), ("relay", "rust")] {
-        ok(quilt()
-            .args(["add", name, "--lang", lang, "--app"])
-            .arg(&app));
-    }
+    scaffold(
+        &app,
+        &[("shout", "c"), ("count-cpp", "cpp"), ("relay", "rust")],
+    );
 
     // Refusals: each names what was wrong, and leaves the app as it was.
     let before = std::fs::read_to_string(app.join("quilt.toml")).unwrap();
@@ -457,5 +467,116 @@ fn new_and_add_scaffold_an_app_anywhere_that_builds_and_answers() {
         invoke("count-cpp"),
         serde_json::json!({"function": "count-cpp", "bytes": 14})
     );
+    up.stop("TERM");
+}
+
+/// POSTs `body` to `<url>/<route>`: status and body.
+fn post(url: &str, route: &str, body: &str) -> (u16, String) {
+    let (status, reply) =
+        quilt_cli::http::post_blocking(&format!("{url}/{route}"), body.as_bytes().to_vec())
+            .unwrap();
+    (status, String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// Polls `f` every 100 ms for up to 30 s until it holds.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// A running `quilt up` follows the app: a group merged by `quilt merge` is served without a
+/// restart, a function rebuilt by `quilt build` replaces its instances without failing a request
+/// sent meanwhile, and a merged group whose files are removed is retired.
+#[test]
+fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
+    common::quilt_target_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("live");
+    scaffold(&app, &[("shout", "c")]);
+    std::fs::write(
+        app.join("functions/hello/src/lib.rs"),
+        "fn handle(input: serde_json::Value) -> Result<serde_json::Value, quilt_sdk::Error> {\n\
+         quilt_sdk::invoke(\"shout\", &input)\n}\nquilt_sdk::handler!(handle);\n",
+    )
+    .unwrap();
+    let shout = app.join("functions/shout.c");
+    let original = std::fs::read_to_string(&shout).unwrap();
+    let up = Up::with_args(&app, &[]);
+    let url = up.url();
+    let unmerged = post(&url, "hello", "{}");
+    assert_eq!(unmerged.0, 200, "{unmerged:?}");
+    assert_eq!(post(&url, "hello-merged", "{}").0, 404);
+
+    // quilt merge while quilt up runs.
+    std::fs::create_dir_all(app.join("workflows")).unwrap();
+    std::fs::write(app.join("workflows/hello.tree"), "hello shout\n").unwrap();
+    {
+        let _lock = common::build_lock();
+        ok(quilt()
+            .arg("merge")
+            .arg(&app)
+            .arg("--tree")
+            .arg(app.join("workflows/hello.tree")));
+    }
+    assert!(
+        eventually(|| post(&url, "hello-merged", "{}") == unmerged),
+        "hello-merged not served: {}",
+        up.log()
+    );
+    assert!(
+        up.log().contains("serving new route /hello-merged"),
+        "{}",
+        up.log()
+    );
+
+    // quilt build of a changed function, under a steady stream of requests to it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let (url, stop) = (url.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                answers.push(post(&url, "shout", "abc"));
+            }
+            answers
+        })
+    };
+    std::fs::write(&shout, original.replace("\\\"bytes\\\"", "\\\"length\\\"")).unwrap();
+    {
+        let _lock = common::build_lock();
+        ok(quilt().arg("build").arg(&app));
+    }
+    let updated = r#"{"function": "shout", "length": 3}"#;
+    assert!(
+        eventually(|| post(&url, "shout", "abc") == (200, updated.to_string())),
+        "shout not updated: {}",
+        up.log()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = loader.join().unwrap();
+    let failed: Vec<_> = answers.iter().filter(|a| a.0 != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    assert!(answers.len() > 10, "{} requests", answers.len());
+
+    // The merged group's files removed: the route goes.
+    let merged = app.join(".quilt/merged");
+    std::fs::remove_file(merged.join("hello-merged.json")).unwrap();
+    assert!(
+        eventually(|| post(&url, "hello-merged", "{}").0 == 404),
+        "hello-merged still served: {}",
+        up.log()
+    );
+    assert_eq!(post(&url, "hello", "{}").0, 200);
     up.stop("TERM");
 }

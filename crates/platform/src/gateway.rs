@@ -8,12 +8,17 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+/// The routes served and their instance pools.
+pub(crate) type Routes = HashMap<String, Arc<Pool>>;
 
 /// Routing state of the gateway.
 pub(crate) struct Gateway {
-    pub pools: HashMap<String, Arc<Pool>>,
+    /// The routing table, replaced whole when a route is added, replaced or retired (a request
+    /// takes the table current when it arrives and holds no lock while it runs).
+    pub routes: RwLock<Arc<Routes>>,
     pub shared: Arc<Shared>,
     pub max_body: usize,
     /// How long a client may take to send a request's headers.
@@ -161,6 +166,11 @@ fn valid_traceparent(v: &hyper::header::HeaderValue) -> bool {
 }
 
 impl Gateway {
+    /// The routing table as it is now.
+    pub fn routes(&self) -> Arc<Routes> {
+        Arc::clone(&self.routes.read().unwrap())
+    }
+
     /// The trace headers to forward: the caller's context, or a new trace for a workflow request;
     /// none while tracing is off.
     fn trace_headers(
@@ -238,7 +248,7 @@ impl Gateway {
             }
             (Method::GET, "/_quilt/resources") => {
                 let functions: serde_json::Map<String, serde_json::Value> = self
-                    .pools
+                    .routes()
                     .iter()
                     .map(|(name, pool)| {
                         (
@@ -307,7 +317,7 @@ impl Gateway {
             _ => {}
         }
         let name = path.trim_start_matches('/');
-        let Some(pool) = self.pools.get(name) else {
+        let Some(pool) = self.routes().get(name).cloned() else {
             if let Some(upstream) = &self.upstream {
                 return self.to_upstream(upstream, req).await;
             }
@@ -325,7 +335,7 @@ impl Gateway {
             function: name,
             answered: false,
         };
-        let resp = self.invoke(pool, req).await;
+        let resp = self.invoke(&pool, req).await;
         unanswered.answered = true;
         m.latency
             .with_label_values(&[name])

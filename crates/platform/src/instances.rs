@@ -608,6 +608,25 @@ impl Pool {
         self.state.lock().unwrap().instances.len()
     }
 
+    /// Whether requests are running in or queued for this pool's instances.
+    pub fn busy(&self) -> bool {
+        let st = self.state.lock().unwrap();
+        !st.waiters.is_empty()
+            || st.starting > 0
+            || st
+                .instances
+                .iter()
+                .chain(&st.draining)
+                .any(|i| i.in_flight.load(Ordering::Acquire) > 0)
+    }
+
+    /// Numbers this pool's instances after `old`'s (a new version of the same route: instance
+    /// ids name cgroups, which must not collide with the old version's while it drains).
+    pub fn continue_ids_after(&self, old: &Pool) {
+        let last = old.state.lock().unwrap().next_id;
+        self.state.lock().unwrap().next_id = last;
+    }
+
     /// Starts one instance: its cgroups, its process (in the sandbox), its announced port, then a
     /// task that pumps its log and one that watches for its exit.
     async fn spawn_instance(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {

@@ -15,7 +15,7 @@ pub use instances::{Deployable, Placement, Resources};
 pub use limits::Enforcement;
 
 use anyhow::{Context, Result};
-use gateway::Gateway;
+use gateway::{Gateway, Routes};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use instances::{Pool, Shared};
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What to run.
@@ -131,20 +131,14 @@ impl Platform {
             .set(shared.enforcement.enforced() as i64);
         let mut pools = HashMap::new();
         for d in config.deployables {
-            // Route names become cgroup folder names and environment values.
-            if !limits::is_safe_name(&d.name) {
-                anyhow::bail!(
-                    "route {:?}: names are made of [A-Za-z0-9._-] (and are not '.' or '..')",
-                    d.name
-                );
-            }
+            check_route(&d.name)?;
             let name = d.name.clone();
             pools.insert(name, Pool::new(d, Arc::clone(&shared)));
         }
         let max_connections = connection_limit(config.max_connections, &pools);
         shared.metrics.max_connections.set(max_connections as i64);
         let gateway = Arc::new(Gateway {
-            pools,
+            routes: std::sync::RwLock::new(Arc::new(pools)),
             shared,
             max_body: config.max_body_bytes,
             header_timeout: config.header_timeout,
@@ -166,8 +160,8 @@ impl Platform {
             stop,
             tasks,
         };
-        let pools: Vec<Arc<Pool>> = platform.gateway.pools.values().cloned().collect();
-        for pool in pools {
+        let pools = platform.gateway.routes();
+        for pool in pools.values() {
             if let Err(e) = pool.start_min().await {
                 platform.shutdown().await;
                 anyhow::bail!("function '{}': {e}", pool.spec.name);
@@ -194,7 +188,7 @@ impl Platform {
     /// Resource figures per route.
     pub fn resources(&self) -> HashMap<String, Resources> {
         self.gateway
-            .pools
+            .routes()
             .iter()
             .map(|(name, pool)| (name.clone(), pool.resources()))
             .collect()
@@ -212,7 +206,7 @@ impl Platform {
 
     /// The routes served, sorted.
     pub fn routes(&self) -> Vec<String> {
-        let mut routes: Vec<String> = self.gateway.pools.keys().cloned().collect();
+        let mut routes: Vec<String> = self.gateway.routes().keys().cloned().collect();
         routes.sort();
         routes
     }
@@ -220,9 +214,59 @@ impl Platform {
     /// Running instances of a route (0 for unknown routes).
     pub fn instances(&self, name: &str) -> usize {
         self.gateway
-            .pools
+            .routes()
             .get(name)
             .map_or(0, |p| p.instance_count())
+    }
+
+    /// Serves `deployable` from now on, atomically: a new route, or a new version of a route it
+    /// serves (a rebuilt or re-merged binary, other limits). The new version's minimum instances
+    /// are started first; requests that reached the old version finish there (or wait at most its
+    /// timeout), then its instances stop.
+    pub async fn deploy(&self, deployable: Deployable) -> Result<()> {
+        check_route(&deployable.name)?;
+        let name = deployable.name.clone();
+        let pool = Pool::new(deployable, Arc::clone(&self.gateway.shared));
+        let old = self.gateway.routes().get(&name).cloned();
+        if let Some(old) = &old {
+            // Instance ids name cgroups: the new version's continue the old one's.
+            pool.continue_ids_after(old);
+        }
+        if let Err(e) = pool.start_min().await {
+            pool.stop_all();
+            anyhow::bail!("function '{name}': {e}");
+        }
+        let replaced = {
+            let mut routes = self.gateway.routes.write().unwrap();
+            let mut next = Routes::clone(&routes);
+            let replaced = next.insert(name.clone(), pool);
+            *routes = Arc::new(next);
+            replaced
+        };
+        if let Some(old) = replaced {
+            retire_when_idle(old);
+        }
+        tracing::info!(function = %name, "deployed");
+        Ok(())
+    }
+
+    /// Stops serving route `name` (its requests in progress finish first); whether it was served.
+    pub fn retire(&self, name: &str) -> bool {
+        let removed = {
+            let mut routes = self.gateway.routes.write().unwrap();
+            let mut next = Routes::clone(&routes);
+            let removed = next.remove(name);
+            *routes = Arc::new(next);
+            removed
+        };
+        match removed {
+            Some(old) => {
+                retire_when_idle(old);
+                tracing::info!(function = %name, "retired");
+                true
+            }
+            None => false,
+        }
     }
 
     /// Serves one connection given as a byte stream, as the gateway serves accepted sockets (the
@@ -239,7 +283,7 @@ impl Platform {
     pub async fn shutdown(self) {
         self.gateway.shared.stopping.store(true, Ordering::Release);
         let _ = self.stop.send(true);
-        for pool in self.gateway.pools.values() {
+        for pool in self.gateway.routes().values() {
             pool.stop_all();
         }
         for t in self.tasks {
@@ -255,6 +299,26 @@ impl Platform {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// Checks a route name: route names become cgroup folder names and environment values.
+fn check_route(name: &str) -> Result<()> {
+    if !limits::is_safe_name(name) {
+        anyhow::bail!("route {name:?}: names are made of [A-Za-z0-9._-] (and are not '.' or '..')");
+    }
+    Ok(())
+}
+
+/// Stops the instances of a pool no longer routed to, once the requests it holds (running or
+/// queued) are answered, or after its timeout and a second.
+fn retire_when_idle(pool: Arc<Pool>) {
+    tokio::spawn(async move {
+        let until = Instant::now() + pool.spec.timeout + Duration::from_secs(1);
+        while pool.busy() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        pool.stop_all();
+    });
 }
 
 fn random_token() -> String {
@@ -500,7 +564,7 @@ async fn reaper(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(period) => {}
             _ = stop.changed() => return,
         }
-        for pool in gateway.pools.values() {
+        for pool in gateway.routes().values() {
             pool.reap_idle();
             pool.sample();
         }
