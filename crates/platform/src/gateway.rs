@@ -306,6 +306,18 @@ impl Gateway {
         let path = req.uri().path().to_string();
         match (req.method(), path.as_str()) {
             (&Method::GET, "/healthz") => return text(StatusCode::OK, "text/plain", "ok".into()),
+            (&Method::GET, "/") => {
+                // What a client that opens the gateway's address finds: its routes and endpoints.
+                let mut routes: Vec<String> = self.routes().keys().cloned().collect();
+                routes.sort();
+                let index = serde_json::json!({
+                    "routes": routes,
+                    "invoke": "POST /<route> with the request body",
+                    "metrics": "/metrics",
+                    "health": "/healthz",
+                });
+                return text(StatusCode::OK, "application/json", index.to_string());
+            }
             (&Method::GET, "/metrics") => {
                 return text(
                     StatusCode::OK,

@@ -82,6 +82,16 @@ async fn gateway_answers_healthz_unknown_function_and_wrong_method() {
     let r = get(addr, "/healthz").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ok"));
 
+    // The gateway's address itself lists the routes.
+    let r = get(addr, "/").await;
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (200, "application/json"),
+        "{r:?}"
+    );
+    assert_eq!(r.json()["routes"], serde_json::json!(p.routes()));
+    assert!(p.routes().contains(&"echo".to_string()));
+
     let r = post(addr, "/no-such-function", "{}").await;
     assert_eq!(r.status, 404, "{r:?}");
     assert_eq!(r.content_type, "application/json");
