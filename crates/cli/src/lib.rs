@@ -4,6 +4,7 @@ pub mod bench;
 pub mod deploy;
 pub mod experiment;
 pub mod http;
+pub mod logs;
 pub mod merge;
 pub mod optimize;
 pub mod plot;

@@ -1,6 +1,8 @@
 //! `quilt`: build functions, run them on the local platform, invoke them, merge them.
 
-use quilt_cli::{bench, deploy, http, merge, optimize, populate, profile, scaffold, up, verify};
+use quilt_cli::{
+    bench, deploy, http, logs, merge, optimize, populate, profile, scaffold, up, verify,
+};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -40,6 +42,8 @@ enum Command {
     New(scaffold::NewArgs),
     /// Add a function to an app, from a template that builds as it is.
     Add(scaffold::AddArgs),
+    /// Print a function's log (what its instances wrote on stdout and stderr under `quilt up`).
+    Logs(logs::LogsArgs),
     /// Build every function of an app as its own binary.
     Build {
         /// The app folder (holds quilt.toml).
@@ -124,6 +128,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::New(args) => scaffold::new_app(&args),
         Command::Add(args) => scaffold::add_function(&args),
+        Command::Logs(args) => logs::run(&args),
         Command::Up(args) => up::run(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Container { app, members } => up::run_container(&app, &members),

@@ -413,6 +413,7 @@ async fn start_platform(
             .unwrap_or(Duration::from_secs_f64(manifest.platform.idle_timeout_s)),
         tracing: opts.tracing,
         span_dir: Some(manifest.work_dir().join("spans")),
+        log_dir: Some(log_dir(manifest)),
         otlp_endpoint: opts.otlp_endpoint.clone(),
         ..PlatformConfig::from_settings(&manifest.platform)
     };
@@ -436,6 +437,11 @@ fn place(deployables: &mut [Deployable], layout: &quilt_netem::Layout) {
             })
             .collect();
     }
+}
+
+/// Where `quilt up` keeps each function's log (`<function>.log`, read by `quilt logs`).
+pub fn log_dir(manifest: &Manifest) -> PathBuf {
+    manifest.work_dir().join("logs")
 }
 
 /// Where `quilt up` leaves the running platform's admin token (readable by its owner only).

@@ -580,3 +580,64 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
     assert_eq!(post(&url, "hello", "{}").0, 200);
     up.stop("TERM");
 }
+
+/// What instances write on stdout and stderr is prefixed with function and instance, shown by
+/// `quilt up` and kept for `quilt logs`, which also follows it.
+#[test]
+fn function_output_is_prefixed_kept_and_followed_by_quilt_logs() {
+    use std::io::BufRead;
+    common::quilt_target_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("chatty");
+    scaffold(&app, &[("talk", "c")]);
+    std::fs::write(
+        app.join("functions/talk.c"),
+        "#include <quilt.h>\n#include <stdio.h>\n\
+         static int32_t talk(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+         (void)in;\n  fprintf(stderr, \"seen %zu bytes\\n\", len);\n\
+         printf(\"to stdout\\n\");\n  fflush(stdout);\n  return quilt_buf_set_str(out, \"{}\");\n}\n\
+         QUILT_FUNCTION(talk, talk)\n",
+    )
+    .unwrap();
+    let up = Up::with_args(&app, &[]);
+    let url = up.url();
+    assert_eq!(post(&url, "talk", "abc").0, 200);
+    let logs = |args: &[&str]| {
+        let mut cmd = quilt();
+        cmd.arg("logs").args(args).arg("--app").arg(&app);
+        cmd
+    };
+    assert!(eventually(|| {
+        let out = run(&mut logs(&["talk"]));
+        let text = text(&out.stdout);
+        text.contains("[talk#1] seen 3 bytes") && text.contains("[talk#1] to stdout")
+    }));
+    assert!(up.log().contains("[talk#1] seen 3 bytes"), "{}", up.log());
+
+    let mut follow = logs(&["talk", "-f", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(post(&url, "talk", "hello").0, 200);
+    let seen = rx.recv_timeout(std::time::Duration::from_secs(10));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(seen.unwrap(), "[talk#1] seen 5 bytes");
+
+    let out = run(&mut logs(&["nobody"]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no function 'nobody'"),
+        "{}",
+        text(&out.stderr)
+    );
+    up.stop("TERM");
+}

@@ -6,6 +6,7 @@
 //! instances idle for longer than the idle timeout, and replaces instances that die.
 
 use crate::limits::{Enforcement, InstanceGroup};
+use crate::logs::{self, FunctionLog};
 use crate::metrics::Metrics;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub spans: crate::spans::SpanStore,
     /// Bearer token required by endpoints that change the running platform.
     pub admin_token: String,
+    /// Where functions' logs are kept (else they are only echoed on stderr).
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 /// An instance's answer.
@@ -150,6 +153,8 @@ pub(crate) struct Pool {
     shared: Arc<Shared>,
     state: Mutex<State>,
     usage: Usage,
+    /// What its instances write on stdout and stderr.
+    log: FunctionLog,
 }
 
 /// Resource use of a pool's instances, sampled from /proc.
@@ -248,9 +253,11 @@ impl Drop for Lease {
 
 impl Pool {
     pub fn new(spec: Deployable, shared: Arc<Shared>) -> Arc<Pool> {
+        let log = FunctionLog::new(shared.log_dir.as_deref(), &spec.name, logs::MAX_BYTES);
         Arc::new(Pool {
             spec,
             shared,
+            log,
             state: Mutex::new(State {
                 instances: Vec::new(),
                 draining: Vec::new(),
@@ -704,7 +711,7 @@ impl Pool {
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
     }
 
@@ -738,9 +745,16 @@ impl Pool {
         Ok((child, pid))
     }
 
-    /// Waits for the instance's `QUILT_LISTENING <port>` line, then pumps the rest of its
-    /// standard output into the log.
-    async fn announced_port(&self, id: u64, child: &mut ReapGuard) -> Result<u16, String> {
+    /// Waits for the instance's `QUILT_LISTENING <port>` line; its standard error from the start,
+    /// and the rest of its standard output, go to the function's log.
+    async fn announced_port(
+        self: &Arc<Pool>,
+        id: u64,
+        child: &mut ReapGuard,
+    ) -> Result<u16, String> {
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let pool = Arc::clone(self);
+        tokio::spawn(async move { logs::pump(stderr, &pool.log, id).await });
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let prefix = format!("{} ", quilt_runtime::server::LISTENING);
@@ -770,11 +784,8 @@ impl Pool {
                 return Err(format!("instance {id} of '{}' {why}", self.spec.name));
             }
         };
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(target: "quilt::instance", "{line}");
-            }
-        });
+        let pool = Arc::clone(self);
+        tokio::spawn(async move { logs::pump(lines.into_inner(), &pool.log, id).await });
         Ok(port)
     }
 

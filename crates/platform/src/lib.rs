@@ -5,6 +5,7 @@
 mod gateway;
 mod instances;
 pub mod limits;
+pub mod logs;
 pub mod metrics;
 pub mod otlp;
 pub mod sandbox;
@@ -50,6 +51,9 @@ pub struct PlatformConfig {
     pub tracing: bool,
     /// Where the span store keeps its segments (memory only when None).
     pub span_dir: Option<std::path::PathBuf>,
+    /// Where each function's log is kept (`<function>.log`, see [`logs`]); None: only echoed on
+    /// stderr.
+    pub log_dir: Option<std::path::PathBuf>,
     /// The admin token; a random one when None.
     pub admin_token: Option<String>,
     /// An outer gateway (`host:port`) for routes this platform does not serve.
@@ -71,6 +75,7 @@ impl Default for PlatformConfig {
             body_memory_bytes: 256 << 20,
             tracing: false,
             span_dir: None,
+            log_dir: None,
             admin_token: None,
             upstream: None,
             otlp_endpoint: None,
@@ -124,6 +129,7 @@ impl Platform {
             tracing: AtomicBool::new(config.tracing),
             spans: spans::SpanStore::new(config.span_dir.clone(), exporter),
             admin_token: config.admin_token.clone().unwrap_or_else(random_token),
+            log_dir: config.log_dir.clone(),
         });
         shared
             .metrics
