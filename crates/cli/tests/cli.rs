@@ -17,14 +17,19 @@ fn ok(cmd: &mut Command) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-/// `quilt new <app>`, then `quilt add` of each (function, language).
-fn scaffold(app: &Path, functions: &[(&str, &str)]) {
-    ok(quilt().arg("new").arg(app));
-    for (name, lang) in functions {
+/// `quilt new <tmp>/<name>` in a new temporary folder, then `quilt add` of each (function,
+/// language): the folder and the app's path.
+fn scaffold(name: &str, functions: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    common::quilt_target_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join(name);
+    ok(quilt().arg("new").arg(&app));
+    for (function, lang) in functions {
         ok(quilt()
-            .args(["add", name, "--lang", lang, "--app"])
-            .arg(app));
+            .args(["add", function, "--lang", lang, "--app"])
+            .arg(&app));
     }
+    (tmp, app)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -389,11 +394,8 @@ fn help_documents_every_environment_variable_quilt_reads() {
 /// with nothing changed.
 #[test]
 fn new_and_add_scaffold_an_app_anywhere_that_builds_and_answers() {
-    common::quilt_target_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("first-app");
-    scaffold(
-        &app,
+    let (tmp, app) = scaffold(
+        "first-app",
         &[("shout", "c"), ("count-cpp", "cpp"), ("relay", "rust")],
     );
 
@@ -495,10 +497,7 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
 /// sent meanwhile, and a merged group whose files are removed is retired.
 #[test]
 fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
-    common::quilt_target_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("live");
-    scaffold(&app, &[("shout", "c")]);
+    let (_tmp, app) = scaffold("live", &[("shout", "c")]);
     std::fs::write(
         app.join("functions/hello/src/lib.rs"),
         "fn handle(input: serde_json::Value) -> Result<serde_json::Value, quilt_sdk::Error> {\n\
@@ -586,10 +585,7 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
 #[test]
 fn function_output_is_prefixed_kept_and_followed_by_quilt_logs() {
     use std::io::BufRead;
-    common::quilt_target_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("chatty");
-    scaffold(&app, &[("talk", "c")]);
+    let (_tmp, app) = scaffold("chatty", &[("talk", "c")]);
     std::fs::write(
         app.join("functions/talk.c"),
         "#include <quilt.h>\n#include <stdio.h>\n\
