@@ -27,6 +27,10 @@ pub struct UpArgs {
     /// Serve the binaries already built instead of building first.
     #[arg(long)]
     pub no_build: bool,
+    /// Rebuild when a function's sources change (the rebuilt functions are then served without a
+    /// restart, as every new binary is).
+    #[arg(long, conflicts_with = "no_build")]
+    pub watch: bool,
     /// Seconds an instance above the minimum may stay idle (default: the manifest's).
     #[arg(long)]
     pub idle_timeout: Option<f64>,
@@ -208,10 +212,29 @@ impl RunningApp {
     /// merged by `quilt merge`), changed (rebuilt by `quilt build`, re-merged) or gone is deployed
     /// or retired on the running platform, without a restart and without dropping a request
     /// ([`Platform::deploy`]). Each change is said on stderr. Never returns.
-    pub async fn follow_deployments(&self, manifest: &Manifest) {
+    ///
+    /// With `watch`, a change to a function's sources first rebuilds the app (`quilt build`);
+    /// build errors are said on stderr and the running binaries stay.
+    pub async fn follow_deployments(&self, manifest: &Manifest, watch: bool) {
         let mut known = fingerprints(served(manifest, &self.env, &self.opts).unwrap_or_default());
+        let mut sources = sources_fingerprint(manifest);
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            if watch {
+                let now = sources_fingerprint(manifest);
+                if now != sources {
+                    sources = now;
+                    eprintln!("quilt: sources changed; building");
+                    let m = manifest.clone();
+                    match tokio::task::spawn_blocking(move || quilt_build::build_app(&m)).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            eprintln!("quilt: build failed, still serving the last binaries: {e:#}")
+                        }
+                        Err(e) => eprintln!("quilt: build failed: {e}"),
+                    }
+                }
+            }
             let now = match served(manifest, &self.env, &self.opts) {
                 Ok(now) => now,
                 Err(e) => {
@@ -382,6 +405,36 @@ fn served(
     Ok(deployables)
 }
 
+/// The size and modification time of every file of the functions' sources (build output and
+/// hidden folders left out), to notice edits.
+fn sources_fingerprint(manifest: &Manifest) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn walk(path: &std::path::Path, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name == "target" || name.to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                walk(&entry.path(), out);
+            }
+        } else {
+            out.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+        }
+    }
+    let mut out = Vec::new();
+    for f in &manifest.functions {
+        walk(&f.source, &mut out);
+    }
+    out.sort();
+    out
+}
+
 /// A fingerprint per route: its deployable, and its binary's size and modification time.
 fn fingerprints(served: Vec<Deployable>) -> HashMap<String, String> {
     served
@@ -541,6 +594,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     if let Some(v) = &args.variant {
         env.push((VARIANT_ENV.into(), v.clone()));
     }
+    let watch = args.watch;
     let network = emulated_hosts(&args)?;
     // With emulated hosts, users still reach the gateway on 127.0.0.1 here: this listener is bound
     // before the process enters the gateway's namespace, and forwards to the gateway there.
@@ -601,7 +655,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             println!("QUILT_GATEWAY {url}");
             tokio::select! {
                 () = wait_for_signal() => {}
-                () = app.follow_deployments(&manifest) => {}
+                () = app.follow_deployments(&manifest, watch) => {}
             }
             eprintln!("quilt: stopping");
             app.shutdown().await;

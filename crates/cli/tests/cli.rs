@@ -480,6 +480,12 @@ fn post(url: &str, route: &str, body: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&reply).into_owned())
 }
 
+/// Asserts that `quilt up` said `text` on stderr.
+fn assert_logged(up: &Up, text: &str) {
+    let log = up.log();
+    assert!(log.contains(text), "no {text:?} in:\n{log}");
+}
+
 /// Polls `f` every 100 ms for up to 30 s until it holds.
 fn eventually(mut f: impl FnMut() -> bool) -> bool {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -528,11 +534,7 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
         "hello-merged not served: {}",
         up.log()
     );
-    assert!(
-        up.log().contains("serving new route /hello-merged"),
-        "{}",
-        up.log()
-    );
+    assert_logged(&up, "serving new route /hello-merged");
 
     // quilt build of a changed function, under a steady stream of requests to it.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -608,7 +610,7 @@ fn function_output_is_prefixed_kept_and_followed_by_quilt_logs() {
         let text = text(&out.stdout);
         text.contains("[talk#1] seen 3 bytes") && text.contains("[talk#1] to stdout")
     }));
-    assert!(up.log().contains("[talk#1] seen 3 bytes"), "{}", up.log());
+    assert_logged(&up, "[talk#1] seen 3 bytes");
 
     let mut follow = logs(&["talk", "-f", "-n", "0"])
         .stdout(std::process::Stdio::piped())
@@ -623,10 +625,20 @@ fn function_output_is_prefixed_kept_and_followed_by_quilt_logs() {
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(post(&url, "talk", "hello").0, 200);
-    let seen = rx.recv_timeout(std::time::Duration::from_secs(10));
+    // Its stdout and stderr lines come in either order.
+    let mut seen = Vec::new();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while seen.len() < 2 {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        seen.push(line);
+    }
     let _ = follow.kill();
     let _ = follow.wait();
-    assert_eq!(seen.unwrap(), "[talk#1] seen 5 bytes");
+    seen.sort();
+    assert_eq!(seen, ["[talk#1] seen 5 bytes", "[talk#1] to stdout"]);
 
     let out = run(&mut logs(&["nobody"]));
     assert!(!out.status.success());
@@ -635,5 +647,34 @@ fn function_output_is_prefixed_kept_and_followed_by_quilt_logs() {
         "{}",
         text(&out.stderr)
     );
+    up.stop("TERM");
+}
+
+/// `quilt up --watch` rebuilds a function whose source changed and serves it without a restart; a
+/// source that does not compile is reported and the last binary keeps serving.
+#[test]
+fn watch_rebuilds_a_changed_function_and_keeps_serving_through_a_broken_edit() {
+    let (_tmp, app) = scaffold("watched", &[("shout", "c")]);
+    let up = Up::with_args(&app, &["--watch"]);
+    let url = up.url();
+    let answer = |key: &str| (200, format!(r#"{{"function": "shout", "{key}": 3}}"#));
+    assert_eq!(post(&url, "shout", "abc"), answer("bytes"));
+    let shout = app.join("functions/shout.c");
+    let source = std::fs::read_to_string(&shout).unwrap();
+    std::fs::write(&shout, source.replace("\\\"bytes\\\"", "\\\"size\\\"")).unwrap();
+    assert!(
+        eventually(|| post(&url, "shout", "abc") == answer("size")),
+        "{}",
+        up.log()
+    );
+    assert_logged(&up, "sources changed; building");
+
+    std::fs::write(&shout, "this is not C\n").unwrap();
+    assert!(
+        eventually(|| up.log().contains("build failed")),
+        "{}",
+        up.log()
+    );
+    assert_eq!(post(&url, "shout", "abc"), answer("size"));
     up.stop("TERM");
 }
