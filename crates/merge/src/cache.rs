@@ -2,9 +2,9 @@
 //!
 //! Compiling the members is left to cargo and clang (cargo already skips a crate that has not
 //! changed). What follows reads only the compiled bitcode, so the cache key hashes exactly that:
-//! the members, the fan-out threshold, the Rust whole-program module and the C/C++ modules in order, whether the C++ library is
-//! linked, the toolchain (the LLVM linked into this process and clang-22's version) and the merging
-//! compiler's own sources (fingerprinted by its build script). An entry is
+//! the members, the fan-out threshold, the Rust whole-program module and the C/C++ modules in
+//! order, whether the C++ library is linked, the toolchain (the LLVM linked into this process and
+//! clang-22's version) and the merging compiler's own sources (fingerprinted by its build script). An entry is
 //! `<app>/.quilt/merge/cache/<key>/` holding the linked binary and what the rewrite found; it is
 //! written in a temporary folder and renamed, so a reader sees a whole entry or none. The least
 //! recently used entries beyond [`KEEP`] are removed.

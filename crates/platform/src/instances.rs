@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub admin_token: String,
     /// Where functions' logs are kept (else they are only echoed on stderr).
     pub log_dir: Option<std::path::PathBuf>,
+    /// The last instance id given out.
+    pub last_instance_id: AtomicU64,
 }
 
 /// An instance's answer.
@@ -144,7 +146,6 @@ struct State {
     draining: Vec<Arc<Instance>>,
     starting: usize,
     waiters: VecDeque<Waiter>,
-    next_id: u64,
 }
 
 /// The instances of one deployable.
@@ -263,7 +264,6 @@ impl Pool {
                 draining: Vec::new(),
                 starting: 0,
                 waiters: VecDeque::new(),
-                next_id: 0,
             }),
             usage: Usage::default(),
         })
@@ -627,13 +627,6 @@ impl Pool {
                 .any(|i| i.in_flight.load(Ordering::Acquire) > 0)
     }
 
-    /// Numbers this pool's instances after `old`'s (a new version of the same route: instance
-    /// ids name cgroups, which must not collide with the old version's while it drains).
-    pub fn continue_ids_after(&self, old: &Pool) {
-        let last = old.state.lock().unwrap().next_id;
-        self.state.lock().unwrap().next_id = last;
-    }
-
     /// Starts one instance: its cgroups, its process (in the sandbox), its announced port, then a
     /// task that pumps its log and one that watches for its exit.
     async fn spawn_instance(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {
@@ -674,10 +667,10 @@ impl Pool {
         Ok(instance)
     }
 
+    /// A new instance id, unique on the platform: ids name cgroups, so two versions of a route
+    /// (one draining while the other serves) must never share one.
     fn next_instance_id(&self) -> u64 {
-        let mut st = self.state.lock().unwrap();
-        st.next_id += 1;
-        st.next_id
+        self.shared.last_instance_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The instance's cgroups (memory, CPU, pids), when limits are enforced.

@@ -130,6 +130,7 @@ impl Platform {
             spans: spans::SpanStore::new(config.span_dir.clone(), exporter),
             admin_token: config.admin_token.clone().unwrap_or_else(random_token),
             log_dir: config.log_dir.clone(),
+            last_instance_id: std::sync::atomic::AtomicU64::new(0),
         });
         shared
             .metrics
@@ -233,11 +234,6 @@ impl Platform {
         check_route(&deployable.name)?;
         let name = deployable.name.clone();
         let pool = Pool::new(deployable, Arc::clone(&self.gateway.shared));
-        let old = self.gateway.routes().get(&name).cloned();
-        if let Some(old) = &old {
-            // Instance ids name cgroups: the new version's continue the old one's.
-            pool.continue_ids_after(old);
-        }
         if let Err(e) = pool.start_min().await {
             pool.stop_all();
             anyhow::bail!("function '{name}': {e}");
