@@ -358,8 +358,16 @@ async fn an_unchanged_group_re_merges_from_the_cache_and_a_changed_member_does_n
     let first = merge(&m, tree, &opts).unwrap();
     assert!(!first.cached, "nothing was cached yet");
     let bytes = std::fs::read(&first.binary).unwrap();
+    // The merged crate's bitcode, which cargo rewrites whenever it compiles the crate again.
+    let bitcode = m.work_dir().join("merge/out-front/rust.bc");
+    let compiled = std::fs::metadata(&bitcode).unwrap().modified().unwrap();
 
     let again = merge(&m, tree, &opts).unwrap();
+    assert_eq!(
+        std::fs::metadata(&bitcode).unwrap().modified().unwrap(),
+        compiled,
+        "cargo compiled the unchanged merged crate again"
+    );
     assert!(again.cached, "an unchanged group comes from the cache");
     assert_eq!(again.times.optimize_s, 0.0);
     assert_eq!(std::fs::read(&again.binary).unwrap(), bytes);
