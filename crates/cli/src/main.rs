@@ -19,6 +19,8 @@ Environment:
                      share compiled dependencies [default: <app>/.quilt/target]
   QUILT_GATEWAY_URL  The gateway `quilt invoke` calls [default: http://127.0.0.1:8080]
   QUILT_EXE          The quilt executable that runs container merges [default: this program]
+  QUILT_ADMIN_TOKEN  The admin token `quilt up` gives its gateway, and the one `quilt profile
+                     --gateway` presents [default: a random token, left in <app>/.quilt/admin-token]
 Set by the platform for the instances it starts (a container merge reads them too):
   QUILT_PORT, QUILT_BIND, QUILT_GATEWAY, QUILT_FUNCTION  its port, address, gateway and function
   QUILT_VARIANT, QUILT_FAKEDB, QUILT_REDIS_ADDR, QUILT_MEMCACHED_ADDR  the app's variant, fake-database

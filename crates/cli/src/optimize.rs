@@ -5,7 +5,7 @@ use crate::verify::{self, Verification};
 use crate::{bench, merge, populate, profile, up};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use quilt_bench::{Load, Outcome, Spec};
+use quilt_bench::{Bodies, Load, Outcome, Spec};
 use quilt_harness::load::Loader;
 use quilt_manifest::Manifest;
 use quilt_merge::{merge_group, GroupReport, MergeOptions};
@@ -21,12 +21,14 @@ pub struct OptimizeArgs {
     /// The workflow to optimize.
     #[arg(long)]
     pub workflow: String,
-    /// Per-instance memory limit to plan against, MiB.
-    #[arg(long, default_value_t = 1024.0)]
-    pub memory: f64,
-    /// Per-instance CPU limit to plan against, cores.
-    #[arg(long, default_value_t = 2.0)]
-    pub cpu: f64,
+    /// Per-instance memory limit to plan against, MiB [default: the manifest's
+    /// platform.max_instance_memory_mb].
+    #[arg(long)]
+    pub memory: Option<f64>,
+    /// Per-instance CPU limit to plan against, cores [default: the manifest's
+    /// platform.max_instance_cpu].
+    #[arg(long)]
+    pub cpu: Option<f64>,
     /// Shorter profiling and measurement (about a minute of load in all).
     #[arg(long)]
     pub quick: bool,
@@ -89,8 +91,8 @@ async fn measure(
     loader: &Loader,
     url: &str,
     route: &str,
-    app: &str,
-    workflow: &str,
+    declared: Option<&[u8]>,
+    (app, workflow): (&str, &str),
     quick: bool,
     connections: usize,
 ) -> Result<(Outcome, Outcome)> {
@@ -101,7 +103,10 @@ async fn measure(
     };
     let spec = |load| Spec {
         url: format!("{url}/{route}"),
-        bodies: bench::bodies(None, Some(&format!("{app}/{workflow}")), 7).expect("checked"),
+        bodies: match declared {
+            Some(body) => Bodies::Fixed(body.to_vec().into()),
+            None => bench::bodies(None, Some(&format!("{app}/{workflow}")), 7).expect("checked"),
+        },
         load,
         duration,
         warmup,
@@ -145,7 +150,12 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             )
         })?
         .clone();
-    drop(quilt_workloads::generator(&manifest.name, &workflow.name)?);
+    // The workflow's declared body, else its generator (checked now: an error names both).
+    let declared = profile::workflow_body(&manifest, &workflow)?;
+    let memory = args
+        .memory
+        .unwrap_or(manifest.platform.max_instance_memory_mb as f64);
+    let cpu = args.cpu.unwrap_or(manifest.platform.max_instance_cpu);
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results/optimize").join(format!("{}-{}", manifest.name, workflow.name))
     });
@@ -183,10 +193,10 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             app: &manifest.name,
             workflow: &workflow.name,
             entry: &workflow.entry,
-            body: None,
+            body: declared.clone(),
             requests: if args.quick { 30 } else { 200 },
             concurrency: 2,
-            limits: (Some(args.memory), Some(args.cpu)),
+            limits: (Some(memory), Some(cpu)),
         })
         .await?;
         let dot = which_dot().then(|| out.join("callgraph.svg"));
@@ -197,12 +207,14 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         let plan = profile::plan(&graph)?;
         plan.write(&out.join("plan.json"))?;
         plan.write_func_trees(&out.join("trees"))?;
+        up::publish_to_dashboard(&manifest, "graph.json", graph.to_json().as_bytes())?;
+        up::publish_to_dashboard(&manifest, "plan.json", &std::fs::read(out.join("plan.json"))?)?;
         step("plan", t);
 
         let t = Instant::now();
         let trees = merge::plan_trees(&out.join("plan.json"))?;
         if trees.is_empty() {
-            bail!("the plan merges nothing under these limits (memory {} MiB, cpu {}): every group is a single function", args.memory, args.cpu);
+            bail!("the plan merges nothing under these limits (memory {} MiB, cpu {}): every group is a single function (`quilt plan --explain` names the limit behind each call left remote)", memory, cpu);
         }
         let mut merges = Vec::new();
         for tree in &trees {
@@ -225,8 +237,10 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             workflow.entry.clone()
         };
         let t = Instant::now();
-        let bodies =
-            quilt_workloads::bodies(&manifest.name, &workflow.name, 2, VERIFY_REQUESTS)?;
+        let bodies = match &declared {
+            Some(body) => vec![body.clone(); VERIFY_REQUESTS],
+            None => quilt_workloads::bodies(&manifest.name, &workflow.name, 2, VERIFY_REQUESTS)?,
+        };
         let verification =
             verify::verify(&app.url(), &workflow.entry, &merged_route, &bodies).await;
         eprint!("{}", verify::text(&verification));
@@ -257,11 +271,11 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
             .collect();
         let url = app.url();
         let (bl, bs) =
-            measure(&loader, &url, &workflow.entry, &manifest.name, &workflow.name, args.quick, args.connections)
+            measure(&loader, &url, &workflow.entry, declared.as_deref(), (&manifest.name, &workflow.name), args.quick, args.connections)
                 .await?;
         let (base_instances, base_mb) = footprint(&app.platform, &functions);
         let (ml, ms) =
-            measure(&loader, &url, &merged_route, &manifest.name, &workflow.name, args.quick, args.connections)
+            measure(&loader, &url, &merged_route, declared.as_deref(), (&manifest.name, &workflow.name), args.quick, args.connections)
                 .await?;
         let (merged_instances, merged_mb) = footprint(&app.platform, &merged_routes);
         step("measure", t);
@@ -293,6 +307,9 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
     let table = table(&report);
     println!("{table}");
     write_report(&out, &report, &table)?;
+    for file in ["report.json", "latency.svg"] {
+        up::publish_to_dashboard(&manifest, file, &std::fs::read(out.join(file))?)?;
+    }
     eprintln!("optimize: report in {}", out.display());
     Ok(())
 }

@@ -46,10 +46,12 @@ pub struct ProfileArgs {
     /// A file holding a fixed request body, instead of the workflow's generator.
     #[arg(long, value_name = "FILE")]
     pub body: Option<PathBuf>,
-    /// Per-instance memory limit (MiB) written into the graph for the solver.
+    /// Per-instance memory limit (MiB) written into the graph for the solver [default: the
+    /// manifest's platform.max_instance_memory_mb].
     #[arg(long)]
     pub memory: Option<f64>,
-    /// Per-instance CPU limit (cores) written into the graph for the solver.
+    /// Per-instance CPU limit (cores) written into the graph for the solver [default: the
+    /// manifest's platform.max_instance_cpu].
     #[arg(long)]
     pub cpu: Option<f64>,
 }
@@ -209,7 +211,8 @@ pub fn write_graph(
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary file beside it (creating its folder).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -217,6 +220,44 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The body to send for a workflow when none is given on the command line: the one its manifest
+/// declares, else None for its built-in generator; an error naming `--data`, `--body` and the
+/// manifest's `body` when it has neither.
+pub fn workflow_body(
+    manifest: &Manifest,
+    workflow: &quilt_manifest::Workflow,
+) -> Result<Option<Vec<u8>>> {
+    if let Some(body) = &workflow.body {
+        return Ok(Some(body.bytes()?));
+    }
+    if quilt_workloads::generator(&manifest.name, &workflow.name).is_err() {
+        anyhow::bail!(
+            "{}: workflow '{}' has no built-in request generator and declares no request body; \
+             give one with --data '<json>' or --body <file>, or declare it in the workflow \
+             (body = '<json>' or body_file = \"<file>\")",
+            manifest.dir.join("quilt.toml").display(),
+            workflow.name
+        );
+    }
+    Ok(None)
+}
+
+/// Shows a profiled graph and the solver's plan for it on the app's dashboard.
+pub fn publish(manifest: &Manifest, graph: &ProfileGraph) -> Result<()> {
+    up::publish_to_dashboard(manifest, "graph.json", graph.to_json().as_bytes())?;
+    match plan(graph) {
+        Ok(plan) => up::publish_to_dashboard(
+            manifest,
+            "plan.json",
+            serde_json::to_string_pretty(&plan)?.as_bytes(),
+        ),
+        Err(e) => {
+            eprintln!("profile: no plan for the dashboard: {e:#}");
+            Ok(())
+        }
+    }
 }
 
 /// The solver's plan for a profiled graph within its own limits (the solver picks the algorithm,
@@ -257,17 +298,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         (None, Some(file)) => {
             Some(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)
         }
-        (None, None) => {
-            if quilt_workloads::generator(&manifest.name, &workflow.name).is_err() {
-                anyhow::bail!(
-                    "{}: workflow '{}' has no built-in request generator; give the request body \
-                     with --data '<json>' or --body <file>",
-                    manifest.dir.join("quilt.toml").display(),
-                    workflow.name
-                );
-            }
-            None
-        }
+        (None, None) => workflow_body(&manifest, workflow)?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -276,10 +307,13 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         let (gateway, running) = up::reach(&manifest, &args.reach).await?;
         let token = match &running {
             Some(app) => app.platform.admin_token().to_string(),
-            None => std::fs::read_to_string(up::admin_token_path(&manifest))
-                .context("reading the admin token that `quilt up` wrote")?
-                .trim()
-                .to_string(),
+            None => match up::admin_token_in_env() {
+                Some(token) => token,
+                None => std::fs::read_to_string(up::admin_token_path(&manifest))
+                    .context("reading the admin token that `quilt up` wrote")?
+                    .trim()
+                    .to_string(),
+            },
         };
         let profiling = Profiling {
             gateway: &gateway,
@@ -290,7 +324,13 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             body,
             requests: args.requests,
             concurrency: args.concurrency,
-            limits: (args.memory, args.cpu),
+            limits: (
+                Some(
+                    args.memory
+                        .unwrap_or(manifest.platform.max_instance_memory_mb as f64),
+                ),
+                Some(args.cpu.unwrap_or(manifest.platform.max_instance_cpu)),
+            ),
         };
         let result = profile(&profiling).await;
         if let Some(app) = running {
@@ -299,6 +339,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         Ok::<_, anyhow::Error>((result?, profiling.bodies()?))
     })?;
     write_graph(&graph, &args.out, args.dot.as_deref(), args.svg.as_deref())?;
+    publish(&manifest, &graph)?;
     let requests = args.out.with_extension("requests.jsonl");
     match crate::verify::requests_jsonl(&bodies) {
         Some(lines) => write_atomic(&requests, lines.as_bytes())?,

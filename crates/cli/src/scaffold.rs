@@ -101,7 +101,8 @@ pub fn new_app(args: &NewArgs) -> Result<()> {
     let mut manifest = fill(APP_TOML, &name, function);
     manifest.push_str(&write_function(tmp.path(), &name, function, args.lang)?);
     manifest.push_str(&format!(
-        "\n[[workflows]]\nname = \"{function}\"\nentry = \"{function}\"\n"
+        "\n[[workflows]]\nname = \"{function}\"\nentry = \"{function}\"\n\
+         body = '{{\"name\": \"you\"}}'   # what `quilt profile` and `quilt optimize` send\n"
     ));
     std::fs::write(tmp.path().join("quilt.toml"), &manifest)?;
     std::fs::write(tmp.path().join(".gitignore"), ".quilt/\n")?;

@@ -329,6 +329,7 @@ pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
             pids,
             sandbox,
             env: Vec::new(),
+            members: d.members.clone(),
             placements: Vec::new(),
         };
         if d.serves_root {
@@ -467,6 +468,8 @@ async fn start_platform(
         tracing: opts.tracing,
         span_dir: Some(manifest.work_dir().join("spans")),
         log_dir: Some(log_dir(manifest)),
+        dashboard_dir: Some(dashboard_dir(manifest)),
+        admin_token: admin_token_in_env(),
         otlp_endpoint: opts.otlp_endpoint.clone(),
         ..PlatformConfig::from_settings(&manifest.platform)
     };
@@ -495,6 +498,27 @@ fn place(deployables: &mut [Deployable], layout: &quilt_netem::Layout) {
 /// Where `quilt up` keeps each function's log (`<function>.log`, read by `quilt logs`).
 pub fn log_dir(manifest: &Manifest) -> PathBuf {
     manifest.work_dir().join("logs")
+}
+
+/// The folder whose files the dashboard shows (`quilt_platform::DASHBOARD_FILES`).
+pub fn dashboard_dir(manifest: &Manifest) -> PathBuf {
+    manifest.work_dir().join("dashboard")
+}
+
+/// Writes `bytes` as the dashboard file `name` of the app (atomically: a dashboard open at the
+/// time reads the old file or the new one). `name` is one of `quilt_platform::DASHBOARD_FILES`.
+pub fn publish_to_dashboard(manifest: &Manifest, name: &str, bytes: &[u8]) -> Result<()> {
+    debug_assert!(quilt_platform::DASHBOARD_FILES
+        .iter()
+        .any(|(file, _)| *file == name));
+    crate::profile::write_atomic(&dashboard_dir(manifest).join(name), bytes)
+}
+
+/// `$QUILT_ADMIN_TOKEN`, when set and not empty.
+pub fn admin_token_in_env() -> Option<String> {
+    std::env::var("QUILT_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
 }
 
 /// Where `quilt up` leaves the running platform's admin token (readable by its owner only).

@@ -469,6 +469,36 @@ fn new_and_add_scaffold_an_app_anywhere_that_builds_and_answers() {
         invoke("count-cpp"),
         serde_json::json!({"function": "count-cpp", "bytes": 14})
     );
+
+    // The workflow `quilt new` declares profiles with the body it declares, against the
+    // manifest's instance limits, and the plan explains itself.
+    let graph = tmp.path().join("graph.json");
+    ok(quilt()
+        .args(["profile"])
+        .arg(&app)
+        .args([
+            "--workflow",
+            "hello",
+            "--requests",
+            "2",
+            "--gateway",
+            &up.url(),
+        ])
+        .arg("--out")
+        .arg(&graph));
+    let sent = std::fs::read_to_string(tmp.path().join("graph.requests.jsonl")).unwrap();
+    assert_eq!(sent.lines().collect::<Vec<_>>(), [r#"{"name": "you"}"#; 2]);
+    let limits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&graph).unwrap()).unwrap();
+    assert_eq!(limits["graph"]["memory_limit"], 1024.0);
+    assert_eq!(limits["graph"]["cpu_limit"], 2.0);
+    let plan = run(quilt().arg("plan").arg(&graph).arg("--explain"));
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    let explained = text(&plan.stdout);
+    assert!(
+        explained.contains("memory 1024 (from the graph's memory_limit)"),
+        "{explained}"
+    );
     up.stop("TERM");
 }
 

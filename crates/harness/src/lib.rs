@@ -132,6 +132,7 @@ pub fn deployables(manifest: &Manifest) -> Vec<Deployable> {
             sandbox: true,
             env: Vec::new(),
             args: Vec::new(),
+            members: Vec::new(),
             placements: Vec::new(),
         })
         .collect()
@@ -175,6 +176,8 @@ pub struct Resp {
     pub content_type: String,
     /// The body, lossily decoded as UTF-8.
     pub body: String,
+    /// Every header.
+    pub headers: hyper::HeaderMap,
 }
 
 impl Resp {
@@ -212,11 +215,13 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: impl Into
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     Resp {
         status,
         content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
+        headers,
     }
 }
 

@@ -101,6 +101,30 @@ pub struct Workflow {
     pub name: String,
     /// The function that receives the workflow's requests.
     pub entry: String,
+    /// The request body `quilt profile` and `quilt optimize` send when no generator is built in
+    /// for the workflow: `body` (text) or the contents of `body_file` (inside the app folder).
+    pub body: Option<RequestBody>,
+}
+
+/// A workflow's request body as the manifest declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestBody {
+    /// `body = '…'`: the text itself.
+    Text(String),
+    /// `body_file = "…"`: a file, absolute and inside the app folder.
+    File(PathBuf),
+}
+
+impl RequestBody {
+    /// The body's bytes (a file is read now; the error names it).
+    pub fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            RequestBody::Text(text) => Ok(text.clone().into_bytes()),
+            RequestBody::File(path) => std::fs::read(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
+            }),
+        }
+    }
 }
 
 /// Platform settings of an app.
@@ -121,6 +145,11 @@ pub struct PlatformSettings {
     pub max_connections: Option<usize>,
     /// MiB that request bodies still being received may hold together (503 beyond).
     pub body_memory_mb: u64,
+    /// The largest instance the platform runs, MiB: what a merged group must fit in (`quilt
+    /// profile` writes it into the call graph as the solver's memory limit).
+    pub max_instance_memory_mb: u64,
+    /// The largest instance the platform runs, cores: the solver's CPU limit.
+    pub max_instance_cpu: f64,
 }
 
 /// Storage services `quilt up` starts for an app and passes to its functions.
@@ -269,6 +298,8 @@ struct RawFunction {
 struct RawWorkflow {
     name: String,
     entry: String,
+    body: Option<String>,
+    body_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -280,6 +311,8 @@ struct RawPlatform {
     body_timeout_s: Option<f64>,
     max_connections: Option<usize>,
     body_memory_mb: Option<u64>,
+    max_instance_memory_mb: Option<u64>,
+    max_instance_cpu: Option<f64>,
 }
 
 struct Validator<'a> {
@@ -288,6 +321,27 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// `path` (relative to the app folder) if it exists and lies inside the app folder once
+    /// symlinks are resolved; else what is wrong, naming `what`.
+    fn inside_app(&self, path: &Path, what: &str) -> Result<PathBuf, String> {
+        let full = self.dir.join(path);
+        if !full.exists() {
+            return Err(format!("'{}' does not exist", full.display()));
+        }
+        match (self.dir.canonicalize(), full.canonicalize()) {
+            (Ok(dir), Ok(resolved)) if resolved.starts_with(&dir) => Ok(full),
+            (Ok(dir), Ok(resolved)) => Err(format!(
+                "'{}' ({what}) lies outside the app folder '{}' (it resolves to '{}')",
+                path.display(),
+                dir.display(),
+                resolved.display()
+            )),
+            (Err(e), _) | (_, Err(e)) => {
+                Err(format!("cannot resolve '{}' ({what}): {e}", full.display()))
+            }
+        }
+    }
+
     fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
         ManifestError {
             file: self.file.to_path_buf(),
@@ -329,9 +383,24 @@ impl Validator<'_> {
                     format!("unknown function '{}'", w.entry.escape_debug()),
                 ));
             }
+            let body = match (w.body, w.body_file) {
+                (Some(_), Some(_)) => {
+                    return Err(self.err(
+                        format!("workflows[{i}].body_file"),
+                        "give the request body as `body` or as `body_file`, not both",
+                    ))
+                }
+                (Some(text), None) => Some(RequestBody::Text(text)),
+                (None, Some(file)) => Some(RequestBody::File(
+                    self.inside_app(&file, &format!("body file of workflow '{}'", w.name))
+                        .map_err(|m| self.err(format!("workflows[{i}].body_file"), m))?,
+                )),
+                (None, None) => None,
+            };
             workflows.push(Workflow {
                 name: w.name,
                 entry: w.entry,
+                body,
             });
         }
         let platform = PlatformSettings {
@@ -341,11 +410,17 @@ impl Validator<'_> {
             body_timeout_s: raw.platform.body_timeout_s.unwrap_or(60.0),
             max_connections: raw.platform.max_connections,
             body_memory_mb: raw.platform.body_memory_mb.unwrap_or(256),
+            max_instance_memory_mb: raw.platform.max_instance_memory_mb.unwrap_or(1024),
+            max_instance_cpu: raw.platform.max_instance_cpu.unwrap_or(2.0),
         };
+        if platform.max_instance_memory_mb == 0 {
+            return Err(self.err("platform.max_instance_memory_mb", "0: must be at least 1"));
+        }
         for (field, value) in [
             ("platform.idle_timeout_s", platform.idle_timeout_s),
             ("platform.header_timeout_s", platform.header_timeout_s),
             ("platform.body_timeout_s", platform.body_timeout_s),
+            ("platform.max_instance_cpu", platform.max_instance_cpu),
         ] {
             if !value.is_finite() || value <= 0.0 {
                 return Err(self.err(field, format!("{value} is not a positive number")));
@@ -395,32 +470,11 @@ impl Validator<'_> {
                 ))
             }
         };
-        let source = self.dir.join(&f.source);
-        if !source.exists() {
-            return Err(self.err(
-                at("source"),
-                format!("'{}' does not exist", source.display()),
-            ));
-        }
         // Sources are read and compiled by `quilt build`: a manifest must not reach outside its
         // app (`/etc/passwd`, `../other`, or a symlink pointing elsewhere).
-        let inside = match (self.dir.canonicalize(), source.canonicalize()) {
-            (Ok(dir), Ok(resolved)) => resolved.starts_with(&dir).then_some(()).ok_or_else(|| {
-                format!(
-                    "'{}' of function '{}' lies outside the app folder '{}' (it resolves to '{}')",
-                    f.source.display(),
-                    f.name,
-                    dir.display(),
-                    resolved.display()
-                )
-            }),
-            (Err(e), _) | (_, Err(e)) => Err(format!(
-                "cannot resolve '{}' of function '{}': {e}",
-                source.display(),
-                f.name
-            )),
-        };
-        inside.map_err(|m| self.err(at("source"), m))?;
+        let source = self
+            .inside_app(&f.source, &format!("source of function '{}'", f.name))
+            .map_err(|m| self.err(at("source"), m))?;
         if language == Language::Rust && !source.join("Cargo.toml").is_file() {
             return Err(self.err(
                 at("source"),

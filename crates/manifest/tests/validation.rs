@@ -306,3 +306,76 @@ fn sources_outside_the_app_folder_are_refused() {
         assert!(parse(&dir, &text).is_ok(), "{good}");
     }
 }
+
+#[test]
+fn workflows_declare_request_bodies_inside_the_app() {
+    use quilt_manifest::RequestBody;
+    let dir = app(&["front/Cargo.toml", "upper.c", "requests/main.json"]);
+    std::fs::write(dir.path().join("requests/main.json"), r#"{"n": 1}"#).unwrap();
+    let with = |line: &str| {
+        GOOD.replace(
+            "entry = \"front-door\"",
+            &format!("entry = \"front-door\"\n{line}"),
+        )
+    };
+
+    let m = parse(dir.path(), GOOD).unwrap();
+    assert_eq!(m.workflow("main").unwrap().body, None);
+    let m = parse(dir.path(), &with(r#"body = '{"name": "x"}'"#)).unwrap();
+    let body = m.workflow("main").unwrap().body.clone().unwrap();
+    assert_eq!(body, RequestBody::Text(r#"{"name": "x"}"#.into()));
+    assert_eq!(body.bytes().unwrap(), br#"{"name": "x"}"#);
+    let m = parse(dir.path(), &with(r#"body_file = "requests/main.json""#)).unwrap();
+    let body = m.workflow("main").unwrap().body.clone().unwrap();
+    assert_eq!(
+        body,
+        RequestBody::File(dir.path().join("requests/main.json"))
+    );
+    assert_eq!(body.bytes().unwrap(), br#"{"n": 1}"#);
+
+    let e = parse(
+        dir.path(),
+        &with("body = '{}'\nbody_file = \"requests/main.json\""),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("workflows[0].body_file") && e.contains("not both"),
+        "{e}"
+    );
+    let e = parse(dir.path(), &with(r#"body_file = "requests/none.json""#)).unwrap_err();
+    assert!(
+        e.contains("workflows[0].body_file") && e.contains("does not exist"),
+        "{e}"
+    );
+    let e = parse(dir.path(), &with(r#"body_file = "../../etc/passwd""#)).unwrap_err();
+    assert!(
+        e.contains("workflows[0].body_file")
+            && e.contains("workflow 'main'")
+            && e.contains("outside the app folder"),
+        "{e}"
+    );
+}
+
+#[test]
+fn instance_limits_default_and_are_checked() {
+    let dir = app(&["front/Cargo.toml", "upper.c"]);
+    let m = parse(dir.path(), GOOD).unwrap();
+    assert_eq!(m.platform.max_instance_memory_mb, 1024);
+    assert_eq!(m.platform.max_instance_cpu, 2.0);
+    let text =
+        format!("{GOOD}\n[platform]\nmax_instance_memory_mb = 256\nmax_instance_cpu = 1.5\n");
+    let m = parse(dir.path(), &text).unwrap();
+    assert_eq!(m.platform.max_instance_memory_mb, 256);
+    assert_eq!(m.platform.max_instance_cpu, 1.5);
+    for (line, field) in [
+        (
+            "max_instance_memory_mb = 0",
+            "platform.max_instance_memory_mb",
+        ),
+        ("max_instance_cpu = 0", "platform.max_instance_cpu"),
+        ("max_instance_cpu = -1.0", "platform.max_instance_cpu"),
+    ] {
+        let e = parse(dir.path(), &format!("{GOOD}\n[platform]\n{line}\n")).unwrap_err();
+        assert!(e.contains(field), "{line}: {e}");
+    }
+}

@@ -29,6 +29,8 @@ pub(crate) struct Gateway {
     pub body_memory: BodyMemory,
     /// Where requests for routes this gateway does not serve go (an outer gateway).
     pub upstream: Option<String>,
+    /// The folder of the dashboard's files (last profile, plan, report).
+    pub dashboard_dir: Option<std::path::PathBuf>,
 }
 
 /// The memory held by request bodies still being received, and its bound (503 beyond).
@@ -160,6 +162,14 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
+/// Whether a request comes from a browser asking for a page (`Accept: text/html`).
+fn wants_html(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
 fn valid_traceparent(v: &hyper::header::HeaderValue) -> bool {
     let parts: Vec<&str> = v.to_str().unwrap_or("").split('-').collect();
     parts.len() == 4 && parts[1].len() == 32 && parts[2].len() == 16
@@ -230,8 +240,8 @@ impl Gateway {
         })
     }
 
-    /// The platform's own endpoints under `/_quilt/`: spans, resources, and the tracing switch
-    /// (which needs the admin token).
+    /// The platform's own endpoints under `/_quilt/`: spans, resources, status, the dashboard, and
+    /// the tracing switch (which needs the admin token).
     async fn admin(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         use std::sync::atomic::Ordering;
         let path = req.uri().path().to_string();
@@ -258,6 +268,14 @@ impl Gateway {
                     })
                     .collect();
                 json(serde_json::json!({ "functions": functions }))
+            }
+            (Method::GET, "/_quilt/status") => json(crate::dashboard::status(self)),
+            (Method::GET, p) if p.starts_with("/_quilt/ui/files/") => {
+                let name = &p["/_quilt/ui/files/".len()..];
+                crate::dashboard::file(self.dashboard_dir.as_deref(), name).await
+            }
+            (Method::GET, p) if crate::dashboard::asset(p).is_some() => {
+                crate::dashboard::asset(p).expect("checked")
             }
             (Method::GET, "/_quilt/tracing") => json(serde_json::json!({
                 "tracing": self.shared.tracing.load(Ordering::Acquire)
@@ -306,6 +324,15 @@ impl Gateway {
         let path = req.uri().path().to_string();
         match (req.method(), path.as_str()) {
             (&Method::GET, "/healthz") => return text(StatusCode::OK, "text/plain", "ok".into()),
+            (&Method::GET, "/") if wants_html(req.headers()) => {
+                // A browser that opens the gateway's address finds the dashboard.
+                let mut resp = text(StatusCode::SEE_OTHER, "text/plain", String::new());
+                resp.headers_mut().insert(
+                    hyper::header::LOCATION,
+                    hyper::header::HeaderValue::from_static("/_quilt/ui"),
+                );
+                return resp;
+            }
             (&Method::GET, "/") => {
                 // What a client that opens the gateway's address finds: its routes and endpoints.
                 let mut routes: Vec<String> = self.routes().keys().cloned().collect();
@@ -315,6 +342,8 @@ impl Gateway {
                     "invoke": "POST /<route> with the request body",
                     "metrics": "/metrics",
                     "health": "/healthz",
+                    "dashboard": "/_quilt/ui",
+                    "status": "/_quilt/status",
                 });
                 return text(StatusCode::OK, "application/json", index.to_string());
             }

@@ -62,6 +62,8 @@ pub struct Deployable {
     pub env: Vec<(String, String)>,
     /// Arguments for the binary.
     pub args: Vec<String>,
+    /// For a merged deployment, the functions it runs (root first); empty for one function.
+    pub members: Vec<String>,
     /// Hosts the instances run on, taken round-robin (instance n on `placements[(n-1) % len]`);
     /// empty: this host's loopback. Set by `quilt up --hosts` (emulated hosts).
     pub placements: Vec<Placement>,
@@ -233,6 +235,23 @@ pub struct Resources {
     pub peak_rss_mb: f64,
     /// Instances running now.
     pub instances: usize,
+}
+
+/// One instance as the dashboard shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceStatus {
+    /// Instance id (unique on the platform).
+    pub id: u64,
+    /// Its process.
+    pub pid: u32,
+    /// Requests it runs now.
+    pub in_flight: usize,
+    /// CPU seconds it used so far.
+    pub cpu_seconds: f64,
+    /// Resident memory now, MiB.
+    pub rss_mb: f64,
+    /// Recycled after a timeout, finishing its other requests.
+    pub draining: bool,
 }
 
 /// A slot on an instance, given back on drop — also when a queued request was cancelled after
@@ -610,6 +629,27 @@ impl Pool {
         }
     }
 
+    /// Each instance as it is now (running ones first, then recycled ones still draining).
+    pub fn instance_status(&self) -> Vec<InstanceStatus> {
+        let st = self.state.lock().unwrap();
+        let running = st.instances.iter().map(|i| (i, false));
+        let draining = st.draining.iter().map(|i| (i, true));
+        running
+            .chain(draining)
+            .map(|(inst, draining)| {
+                inst.sample_cpu();
+                InstanceStatus {
+                    id: inst.id,
+                    pid: inst.pid,
+                    in_flight: inst.in_flight.load(Ordering::Relaxed),
+                    cpu_seconds: inst.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
+                    rss_mb: proc_status_kb(inst.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0,
+                    draining,
+                }
+            })
+            .collect()
+    }
+
     /// Running instances.
     pub fn instance_count(&self) -> usize {
         self.state.lock().unwrap().instances.len()
@@ -856,11 +896,17 @@ fn proc_cpu_ns(pid: u32) -> Option<u64> {
 }
 
 /// Peak resident memory of a process, KiB.
+/// A process's largest resident memory so far, KiB.
 fn peak_rss_kb(pid: u32) -> Option<u64> {
+    proc_status_kb(pid, "VmHWM:")
+}
+
+/// A KiB figure (`field`, e.g. `VmRSS:`) of `/proc/<pid>/status`.
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 

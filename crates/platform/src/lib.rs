@@ -2,6 +2,7 @@
 //! pools of function instances, each a process of the function's binary, with scaling, queueing,
 //! timeouts, restarts, cgroup limits and Prometheus metrics.
 
+mod dashboard;
 mod gateway;
 mod instances;
 pub mod limits;
@@ -12,7 +13,8 @@ pub mod sandbox;
 pub mod services;
 pub mod spans;
 
-pub use instances::{Deployable, Placement, Resources};
+pub use dashboard::FILES as DASHBOARD_FILES;
+pub use instances::{Deployable, InstanceStatus, Placement, Resources};
 pub use limits::Enforcement;
 
 use anyhow::{Context, Result};
@@ -60,6 +62,9 @@ pub struct PlatformConfig {
     pub upstream: Option<String>,
     /// An OTLP/HTTP collector (`http://host:port`) that receives every span.
     pub otlp_endpoint: Option<String>,
+    /// The folder whose last profile, plan and report the dashboard shows (see
+    /// [`DASHBOARD_FILES`]); None: the dashboard shows the live platform only.
+    pub dashboard_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for PlatformConfig {
@@ -79,6 +84,7 @@ impl Default for PlatformConfig {
             admin_token: None,
             upstream: None,
             otlp_endpoint: None,
+            dashboard_dir: None,
         }
     }
 }
@@ -152,6 +158,7 @@ impl Platform {
             body_timeout: config.body_timeout,
             body_memory: gateway::BodyMemory::new(config.body_memory_bytes),
             upstream: config.upstream.clone(),
+            dashboard_dir: config.dashboard_dir.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(accept_loop(

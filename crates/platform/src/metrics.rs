@@ -163,6 +163,64 @@ impl Metrics {
     }
 }
 
+/// One route's request figures so far, as the dashboard reads them.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RouteFigures {
+    /// Requests received.
+    pub requests: u64,
+    /// Responses per HTTP status.
+    pub responses: std::collections::BTreeMap<String, u64>,
+    /// Requests answered so far (latency observations).
+    pub answered: u64,
+    /// Their latency summed, seconds.
+    pub latency_sum_seconds: f64,
+    /// Cumulative latency histogram: `(upper bound in seconds, requests at most that long)`.
+    pub latency_buckets: Vec<(f64, u64)>,
+}
+
+impl Metrics {
+    /// The request figures of `function` (read without creating its series).
+    pub fn route_figures(&self, function: &str) -> RouteFigures {
+        use prometheus::core::Collector;
+        use prometheus::proto::Metric;
+        fn label<'m>(m: &'m Metric, name: &str) -> Option<&'m str> {
+            m.get_label()
+                .iter()
+                .find(|l| l.name() == name)
+                .map(|l| l.value())
+        }
+        let of_function = |c: &dyn Collector| -> Vec<Metric> {
+            c.collect()
+                .iter()
+                .flat_map(|family| family.get_metric())
+                .filter(|m| label(m, "function") == Some(function))
+                .cloned()
+                .collect()
+        };
+        let mut figures = RouteFigures::default();
+        for m in of_function(&self.requests) {
+            figures.requests = m.get_counter().get_value() as u64;
+        }
+        for m in of_function(&self.responses) {
+            let code = label(&m, "code").unwrap_or_default().to_string();
+            figures
+                .responses
+                .insert(code, m.get_counter().get_value() as u64);
+        }
+        for m in of_function(&self.latency) {
+            let h = m.get_histogram();
+            figures.answered = h.get_sample_count();
+            figures.latency_sum_seconds = h.get_sample_sum();
+            figures.latency_buckets = h
+                .get_bucket()
+                .iter()
+                .map(|b| (b.upper_bound(), b.cumulative_count()))
+                .collect();
+        }
+        figures
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()

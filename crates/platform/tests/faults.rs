@@ -286,6 +286,7 @@ fn merged_deployables(app: &quilt_manifest::Manifest) -> Vec<Deployable> {
                 sandbox: true,
                 env: Vec::new(),
                 args: Vec::new(),
+                members: d.members.clone(),
                 placements: Vec::new(),
             }
         })

@@ -130,6 +130,7 @@ async fn route_names_that_could_escape_a_folder_are_refused() {
             sandbox: true,
             env: Vec::new(),
             args: Vec::new(),
+            members: Vec::new(),
             placements: Vec::new(),
         };
         let e = Platform::start(PlatformConfig {

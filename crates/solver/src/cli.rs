@@ -55,6 +55,9 @@ pub struct SolveArgs {
     /// Print the plan as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// After the summary, name for each call left remote the rule or limit that keeps it so.
+    #[arg(long, conflicts_with = "json")]
+    pub explain: bool,
     /// Write the plan (the file `quilt merge --plan` reads).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -127,6 +130,32 @@ fn run_solve(args: &SolveArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", summary(&plan, limits.memory, limits.cpu));
+    if args.explain {
+        let from = |flag: Option<f64>, field| {
+            if flag.is_some() {
+                "command line"
+            } else {
+                field
+            }
+        };
+        println!(
+            "limits: memory {} (from the {}), cpu {} (from the {})",
+            limits.memory,
+            from(args.memory, "graph's memory_limit"),
+            limits.cpu,
+            from(args.cpu, "graph's cpu_limit")
+        );
+        let remote = crate::explain(&graph, &limits, &plan)?;
+        if remote.is_empty() {
+            println!("every call becomes local");
+        }
+        for r in &remote {
+            println!(
+                "remote: {} -> {} ({} {} calls): {}",
+                r.caller, r.callee, r.weight, r.kind, r.reason
+            );
+        }
+    }
     if let Some(out) = &args.out {
         println!("wrote {}", out.display());
     }

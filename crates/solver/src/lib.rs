@@ -20,6 +20,7 @@ pub mod cli;
 mod error;
 mod exact;
 pub mod experiment;
+mod explain;
 mod flow;
 pub mod generate;
 mod graph;
@@ -29,6 +30,7 @@ mod problem;
 mod reference;
 
 pub use error::{GraphError, PlanError, SolverError};
+pub use explain::{explain, Reason, RemoteCall};
 pub use graph::{CallGraph, CallKind, Edge, GraphAttrs, Limits, Node};
 pub use plan::{Group, Plan};
 
