@@ -11,6 +11,7 @@
 pub mod features;
 pub mod native;
 pub mod paths;
+pub mod progress;
 mod workspace;
 
 use anyhow::{bail, Context, Result};
@@ -25,10 +26,22 @@ pub use workspace::{
 /// Builds every function of the app; returns `(function name, binary path)` in manifest order.
 pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
     let work = manifest.work_dir();
-    for f in &manifest.functions {
-        if matches!(f.language, Language::C | Language::Cpp) {
+    let native: Vec<_> = manifest
+        .functions
+        .iter()
+        .filter(|f| matches!(f.language, Language::C | Language::Cpp))
+        .collect();
+    if !native.is_empty() {
+        let stage = progress::Stage::start(format!(
+            "build {}: compile {} C/C++ function{}",
+            manifest.name,
+            native.len(),
+            if native.len() == 1 { "" } else { "s" }
+        ));
+        for f in native {
             native::compile_static(f, &work.join("native"))?;
         }
+        stage.done();
     }
     let (build_dir, crates) = write_function_workspace(manifest)?;
     let packages: Vec<String> = crates.iter().map(GeneratedCrate::package_name).collect();
@@ -40,10 +53,18 @@ pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
             batches.len()
         );
     }
+    // Cargo draws its own progress on a terminal.
+    let stage = progress::Stage::start_plain(format!(
+        "build {}: cargo build of {} function binar{}",
+        manifest.name,
+        packages.len(),
+        if packages.len() == 1 { "y" } else { "ies" }
+    ));
     for batch in batches {
         let batch: Vec<&str> = batch.iter().map(|&i| packages[i].as_str()).collect();
         cargo_build(&build_dir, &paths::target_dir(manifest), &batch)?;
     }
+    stage.done();
     let bin_dir = work.join("bin");
     std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
     let mut out = Vec::new();

@@ -120,6 +120,14 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // A line per build and merge stage; spinners too for the commands that only build and merge
+    // (on a terminal: a running platform's own output would interleave with them).
+    use std::io::IsTerminal;
+    let builds_only = matches!(
+        cli.command,
+        Command::Build { .. } | Command::Merge(_) | Command::Optimize(_)
+    );
+    quilt_build::progress::show(true, builds_only && std::io::stderr().is_terminal());
     match cli.command {
         Command::Build { app } => {
             let manifest = quilt_manifest::Manifest::load(&app)?;

@@ -551,13 +551,30 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
     // quilt merge while quilt up runs.
     std::fs::create_dir_all(app.join("workflows")).unwrap();
     std::fs::write(app.join("workflows/hello.tree"), "hello shout\n").unwrap();
-    {
+    let merged = {
         let _lock = common::build_lock();
-        ok(quilt()
+        run(quilt()
             .arg("merge")
             .arg(&app)
             .arg("--tree")
-            .arg(app.join("workflows/hello.tree")));
+            .arg(app.join("workflows/hello.tree")))
+    };
+    let stderr = text(&merged.stderr);
+    assert!(merged.status.success(), "{stderr}");
+    // Each stage of the merge reports its time on a line of its own.
+    for stage in [
+        "compile members to bitcode (fat LTO)",
+        "link modules and rewrite calls",
+        "optimize (O3)",
+        "generate code and link",
+    ] {
+        let line = format!("quilt: merge hello: {stage}: ");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&line) && l.ends_with(" s")),
+            "no line {line:?}<seconds> s in:\n{stderr}"
+        );
     }
     assert!(
         eventually(|| post(&url, "hello-merged", "{}") == unmerged),
@@ -579,10 +596,16 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
         })
     };
     std::fs::write(&shout, original.replace("\\\"bytes\\\"", "\\\"length\\\"")).unwrap();
-    {
+    let built = {
         let _lock = common::build_lock();
-        ok(quilt().arg("build").arg(&app));
-    }
+        run(quilt().arg("build").arg(&app))
+    };
+    let stderr = text(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("quilt: build live: cargo build of 2 function binaries: "),
+        "{stderr}"
+    );
     let updated = r#"{"function": "shout", "length": 3}"#;
     assert!(
         eventually(|| post(&url, "shout", "abc") == (200, updated.to_string())),

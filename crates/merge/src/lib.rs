@@ -34,12 +34,13 @@ use inkwell::targets::{
 };
 use inkwell::OptimizationLevel;
 use quilt_build::native::{self, Emit};
+use quilt_build::progress::Stage;
 use quilt_build::{paths, GeneratedCrate};
 use quilt_manifest::{Language, Manifest};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+
 use tree::Tree;
 
 /// How to merge.
@@ -169,9 +170,10 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut times = StageTimes::default();
 
-    let t = Instant::now();
+    let stage = |what: &str| Stage::start(format!("merge {}: {what}", tree.root));
+    let compiling = stage("compile members to bitcode (fat LTO)");
     let (rust_bc, native_bcs, cpp) = compile(manifest, tree, opts, &out_dir)?;
-    times.compile_s = t.elapsed().as_secs_f64();
+    times.compile_s = compiling.done();
 
     let bitcode: Vec<&Path> = std::iter::once(rust_bc.as_path())
         .chain(native_bcs.iter().map(PathBuf::as_path))
@@ -185,7 +187,10 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     };
     let cached = hit.is_some();
     let (linked, findings, ir) = match hit {
-        Some((binary, findings)) => (binary, findings, None),
+        Some((binary, findings)) => {
+            stage("merge, optimize and link").done_with("(cached: the members are unchanged)");
+            (binary, findings, None)
+        }
         None => {
             let (linked, findings, ir) =
                 merge_optimize_link(&bitcode, cpp, tree, opts, &out_dir, &mut times)?;
@@ -233,7 +238,8 @@ fn merge_optimize_link(
     out_dir: &Path,
     times: &mut StageTimes,
 ) -> Result<(PathBuf, Findings, Option<PathBuf>)> {
-    let t = Instant::now();
+    let stage = |what: &str| Stage::start(format!("merge {}: {what}", tree.root));
+    let merging = stage("link modules and rewrite calls");
     let ctx = LlvmContext::create();
     let (rust_bc, native_bcs) = bitcode.split_first().expect("the Rust module comes first");
     let module = Module::parse_bitcode_from_path(rust_bc, &ctx)
@@ -266,14 +272,14 @@ fn merge_optimize_link(
     module
         .verify()
         .map_err(|e| anyhow!("the rewritten module is invalid: {e}"))?;
-    times.merge_s = t.elapsed().as_secs_f64();
+    times.merge_s = merging.done();
 
-    let t = Instant::now();
+    let optimizing = stage("optimize (O3)");
     let machine = target_machine()?;
     module
         .run_passes("default<O3>", &machine, PassBuilderOptions::create())
         .map_err(|e| anyhow!("optimizing: {e}"))?;
-    times.optimize_s = t.elapsed().as_secs_f64();
+    times.optimize_s = optimizing.done();
     let ir = if opts.keep_ir {
         let path = out_dir.join("merged.ll");
         module
@@ -284,14 +290,14 @@ fn merge_optimize_link(
         None
     };
 
-    let t = Instant::now();
+    let linking = stage("generate code and link");
     let object = out_dir.join("merged.o");
     machine
         .write_to_file(&module, FileType::Object, &object)
         .map_err(|e| anyhow!("emitting {}: {e}", object.display()))?;
     let linked = out_dir.join("merged.bin");
     link(&object, &linked, cpp)?;
-    times.link_s = t.elapsed().as_secs_f64();
+    times.link_s = linking.done();
 
     Ok((linked, Findings { sites, structors }, ir))
 }
