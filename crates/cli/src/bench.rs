@@ -15,6 +15,9 @@ pub struct BenchArgs {
     /// A file holding the request body (default: `{}`).
     #[arg(long, conflicts_with = "generator")]
     pub body: Option<PathBuf>,
+    /// The request body itself, as JSON text (as `quilt invoke --data`).
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["body", "generator"])]
+    pub data: Option<String>,
     /// Draw bodies from a workload generator, `<app>/<workflow>`.
     #[arg(long, value_name = "APP/WORKFLOW")]
     pub generator: Option<String>,
@@ -74,7 +77,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let spec = Spec {
         url: args.url.clone(),
-        bodies: bodies(args.body.as_ref(), args.generator.as_deref(), args.seed)?,
+        bodies: match &args.data {
+            Some(data) => Bodies::Fixed(data.clone().into()),
+            None => bodies(args.body.as_ref(), args.generator.as_deref(), args.seed)?,
+        },
         load,
         duration: args.duration,
         warmup: args.warmup,

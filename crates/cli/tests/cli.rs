@@ -731,3 +731,73 @@ fn watch_rebuilds_a_changed_function_and_keeps_serving_through_a_broken_edit() {
     assert_eq!(post(&url, "shout", "abc"), answer("size"));
     up.stop("TERM");
 }
+
+/// The newcomer's path in the README: `quilt new`, `quilt add`, a call between the two functions,
+/// then `quilt optimize` with the body the workflow declares — profiled, planned within the
+/// manifest's instance limits, merged, verified, measured, and shown on the dashboard.
+#[test]
+fn a_new_app_goes_from_quilt_new_to_a_merged_benchmarked_deployment() {
+    let (tmp, app) = scaffold("newcomer", &[("shout", "c")]);
+    std::fs::write(
+        app.join("functions/hello/src/lib.rs"),
+        "fn handle(input: serde_json::Value) -> Result<serde_json::Value, quilt_sdk::Error> {\n\
+         quilt_sdk::invoke(\"shout\", &input)\n}\nquilt_sdk::handler!(handle);\n",
+    )
+    .unwrap();
+    let report = tmp.path().join("report");
+    let out = run(quilt()
+        .args(["optimize"])
+        .arg(&app)
+        .args(["--workflow", "hello", "--quick", "--out"])
+        .arg(&report));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["merged"]["route"], "hello-merged", "{json}");
+    assert_eq!(
+        json["merges"][0]["members"],
+        serde_json::json!(["hello", "shout"])
+    );
+    let verification = &json["verification"];
+    assert!(
+        verification["requests"].as_u64().unwrap() > 0,
+        "{verification}"
+    );
+    assert_eq!(
+        verification["equal"], verification["requests"],
+        "{verification}"
+    );
+    for run in ["baseline", "merged"] {
+        assert!(
+            json[run]["saturation"]["requests"].as_u64().unwrap() > 0,
+            "{run}: {json}"
+        );
+    }
+    // The dashboard of the app shows this report, its plan and its graph.
+    for file in ["graph.json", "plan.json", "report.json", "latency.svg"] {
+        assert!(
+            app.join(".quilt/dashboard").join(file).is_file(),
+            "{file} not on the dashboard"
+        );
+    }
+    // `quilt up` serves the merged route, and `quilt bench --data` loads it.
+    let up = Up::with_args(&app, &["--no-build"]);
+    let bench = run(quilt()
+        .args(["bench", "--url", &format!("{}/hello-merged", up.url())])
+        .args([
+            "--data",
+            r#"{"name":"bench"}"#,
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--json",
+        ]));
+    assert!(bench.status.success(), "{}", text(&bench.stderr));
+    let outcome: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    assert!(outcome["requests"].as_u64().unwrap() > 0, "{outcome}");
+    assert_eq!(outcome["errors"], 0, "{outcome}");
+    up.stop("TERM");
+}
