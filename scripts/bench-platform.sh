@@ -9,6 +9,9 @@
 #   - for reference: the noop instance alone, without the gateway (p50 at 1 connection)
 #   - `quilt bench` against wrk on the same endpoints, each run right after wrk's
 #                                                 (target: throughput within 10% of wrk's)
+#   - nginx (2 workers, keepalive upstream) as the reverse proxy in front of the same noop
+#     instance the gateway routes to: the latency each proxy adds over the instance alone at 1
+#     connection, requests/s and p99 at 16 connections (target: the gateway at least as good)
 #
 # Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT]
 # Prints wrk's output and a summary; docs/PERFORMANCE.md ("Platform") records the figures.
@@ -71,6 +74,42 @@ for f in noop relay; do
   curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$port/$f" >/dev/null
 done
 
+# nginx in front of the gateway's own noop instance (its port from /_quilt/status).
+nginx_port=$((port + 2))
+instance_port=$(curl -sf "http://127.0.0.1:$port/_quilt/status" |
+  sed 's/{"answered"/\n&/g' | grep '"route":"noop"' | sed -n 's/.*"port":\([0-9]*\).*/\1/p' | head -1)
+[ -n "$instance_port" ] || { echo "bench-platform: no noop instance in /_quilt/status" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "bench-platform: nginx is missing (scripts/setup.sh installs it)" >&2; exit 1; }
+mkdir -p "$work/nginx"
+cat >"$work/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream noop { server 127.0.0.1:$instance_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://noop;
+      proxy_set_header Host 127.0.0.1;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+nginx -c "$work/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf -X POST -d '{}' "http://127.0.0.1:$nginx_port/noop" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
 # Converts wrk's latency ("61.00us", "1.20ms", "1.00s") to microseconds.
 to_us() {
   awk -v v="$1" 'BEGIN {
@@ -110,6 +149,15 @@ run relay-c16 2 16 "$gw/relay"
 qbench relay-c16-qb 16 "$gw/relay"
 run direct-c1 1 1 "http://127.0.0.1:$direct_port/noop"
 run direct-c16 2 16 "http://127.0.0.1:$direct_port/noop"
+# The gateway and nginx side by side, alternating, three times each: medians.
+for i in 1 2 3; do
+  run "gw-c1-$i" 1 1 "$gw/noop"
+  run "nginx-c1-$i" 1 1 "http://127.0.0.1:$nginx_port/noop"
+  run "gw-c16-$i" 2 16 "$gw/noop"
+  run "nginx-c16-$i" 2 16 "http://127.0.0.1:$nginx_port/noop"
+done
+# median3 FIELD NAME: the median of FIELD (p50, p99, rps) over NAME-1..3.
+median3() { printf '%s\n' "$($1 "$2-1")" "$($1 "$2-2")" "$($1 "$2-3")" | sort -g | sed -n 2p; }
 
 hop=$(awk -v a="$(p50 relay-c1)" -v b="$(p50 noop-c1)" 'BEGIN { printf "%.1f", a - b }')
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le") ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
@@ -134,4 +182,8 @@ noop instance alone, 16 connections:      $(rps direct-c16) req/s, p50 $(p50 dir
 quilt bench vs wrk, noop, 1 connection:   $(against noop-c1); quilt bench p50 $(awk -v v="$(qfield noop-c1-qb p50)" 'BEGIN { printf "%.1f", v * 1000 }') us
 quilt bench vs wrk, noop, 16 connections: $(against noop-c16)
 quilt bench vs wrk, relay, 16 connections: $(against relay-c16)
+gateway vs nginx in front of the same noop instance (medians of 3 alternating runs):
+  added p50 at 1 connection (over the instance alone): gateway $(awk -v a="$(median3 p50 gw-c1)" -v b="$(p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }') us, nginx $(awk -v a="$(median3 p50 nginx-c1)" -v b="$(p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }') us
+  requests/s at 16 connections: gateway $(median3 rps gw-c16), nginx $(median3 rps nginx-c16)
+  p99 at 16 connections: gateway $(median3 p99 gw-c16) us, nginx $(median3 p99 nginx-c16) us
 EOF

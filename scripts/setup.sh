@@ -2,13 +2,14 @@
 # Installs what Quilt needs on a Debian 12 machine, where it is missing: LLVM 22 and clang-22 (the
 # merging compiler), Redis and memcached (benchmark storage), wrk (benchmarks), skopeo and umoci
 # (OCI images), graphviz (call-graph drawings), iproute2 (`quilt up --hosts`: network namespaces),
-# chromium and chromium-driver (the dashboard's browser test).
+# chromium and chromium-driver (the dashboard's browser test), nginx (the gateway's benchmark
+# compares with it).
 # Safe to run again: it does nothing when all is there.
 set -euo pipefail
 
 packages=(llvm-22 llvm-22-dev clang-22 lld-22 libpolly-22-dev zlib1g-dev libzstd-dev
           redis-server memcached wrk curl skopeo umoci graphviz iproute2
-          chromium chromium-driver)
+          chromium chromium-driver nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

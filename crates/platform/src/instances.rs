@@ -244,6 +244,8 @@ pub struct InstanceStatus {
     pub id: u64,
     /// Its process.
     pub pid: u32,
+    /// The port it serves on.
+    pub port: u16,
     /// Requests it runs now.
     pub in_flight: usize,
     /// CPU seconds it used so far.
@@ -641,6 +643,7 @@ impl Pool {
                 InstanceStatus {
                     id: inst.id,
                     pid: inst.pid,
+                    port: inst.port,
                     in_flight: inst.in_flight.load(Ordering::Relaxed),
                     cpu_seconds: inst.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
                     rss_mb: proc_status_kb(inst.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0,

@@ -130,6 +130,9 @@ fn run_solve(args: &SolveArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", summary(&plan, limits.memory, limits.cpu));
+    if !args.explain && plan.baseline_cost > 0 && plan.cost == plan.baseline_cost {
+        println!("nothing merges: --explain names the limit that keeps each call remote");
+    }
     if args.explain {
         let from = |flag: Option<f64>, field| {
             if flag.is_some() {
