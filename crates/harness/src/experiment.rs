@@ -24,7 +24,7 @@ pub trait Experiment: Sync {
     fn columns(&self) -> &'static [&'static str];
     /// Its command line: by default the arguments every experiment takes.
     fn command(&self) -> clap::Command {
-        ExperimentArgs::augment_args(clap::Command::new(self.name()).about(self.about()))
+        ExperimentArgs::augment_args(clap::Command::new(self.name())).about(self.about())
     }
     /// Runs it from its parsed command line (as [`Experiment::command`] describes it).
     fn run_matches(&self, matches: &clap::ArgMatches) -> Result<()> {

@@ -113,7 +113,7 @@ impl Experiment for FanoutCpu {
     }
 
     fn command(&self) -> clap::Command {
-        FanoutCpuArgs::augment_args(clap::Command::new(NAME).about(self.about()))
+        FanoutCpuArgs::augment_args(clap::Command::new(NAME)).about(self.about())
     }
 
     fn run_matches(&self, matches: &clap::ArgMatches) -> Result<()> {

@@ -85,7 +85,7 @@ impl Experiment for Solver {
     }
 
     fn command(&self) -> clap::Command {
-        SolverExperimentArgs::augment_args(clap::Command::new(self.name()).about(self.about()))
+        SolverExperimentArgs::augment_args(clap::Command::new(self.name())).about(self.about())
     }
 
     fn run_matches(&self, matches: &clap::ArgMatches) -> anyhow::Result<()> {
@@ -151,9 +151,10 @@ impl Args for ExperimentCommand {
             .0
             .iter()
             .fold(cmd, |cmd, e| cmd.subcommand(e.command()))
-            .subcommand(AllArgs::augment_args(
-                clap::Command::new("all").about("Every experiment, one after the other."),
-            ))
+            .subcommand(
+                AllArgs::augment_args(clap::Command::new("all"))
+                    .about("Every experiment, one after the other."),
+            )
             .subcommand_required(true)
     }
 
@@ -253,8 +254,13 @@ mod tests {
     #[test]
     fn every_experiment_has_a_subcommand_and_all_refuses_unknown_names() {
         let cmd = ExperimentCommand::augment_args(clap::Command::new("experiment"));
-        for name in REGISTRY.names() {
-            assert!(cmd.find_subcommand(name).is_some(), "{name}");
+        for experiment in REGISTRY.0 {
+            let sub = cmd
+                .find_subcommand(experiment.name())
+                .unwrap_or_else(|| panic!("no subcommand {}", experiment.name()));
+            // Its own description, not the shared arguments' doc comment.
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert_eq!(about, experiment.about(), "{}", experiment.name());
         }
         assert!(cmd.find_subcommand("all").is_some());
         let err = run_all(AllArgs {
