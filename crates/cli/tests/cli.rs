@@ -552,7 +552,7 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
     std::fs::create_dir_all(app.join("workflows")).unwrap();
     std::fs::write(app.join("workflows/hello.tree"), "hello shout\n").unwrap();
     let merged = {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&app);
         run(quilt()
             .arg("merge")
             .arg(&app)
@@ -597,7 +597,7 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
     };
     std::fs::write(&shout, original.replace("\\\"bytes\\\"", "\\\"length\\\"")).unwrap();
     let built = {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&app);
         run(quilt().arg("build").arg(&app))
     };
     let stderr = text(&built.stderr);

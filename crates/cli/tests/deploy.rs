@@ -125,7 +125,7 @@ fn deploy_apply_says_exactly_what_is_missing() {
 fn a_merged_groups_image_serves_its_root_at_slash_as_fissions_router_calls_it() {
     let app = hello_dir();
     {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&app);
         let merged = quilt()
             .arg("merge")
             .arg(&app)

@@ -82,7 +82,7 @@ async fn merged_random_workflows_answer_as_unmerged() {
     let t = Instant::now();
     let tree = Tree::read(&app.tree).expect("the generated funcTree");
     let report = {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&manifest.dir);
         merge_group(&manifest, &tree, &MergeOptions::default()).expect("the group merges")
     };
     let merge_s = t.elapsed().as_secs_f64();

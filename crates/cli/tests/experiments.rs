@@ -16,7 +16,7 @@ fn app_builds(rel: &str) -> bool {
         return false;
     }
     let out = {
-        let _lock = quilt_harness::build_lock();
+        let _lock = quilt_harness::build_lock(&dir);
         quilt().arg("build").arg(&dir).output().unwrap()
     };
     if !out.status.success() {

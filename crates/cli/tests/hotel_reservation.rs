@@ -417,7 +417,7 @@ async fn remaining_workflows_and_the_split_merged_answer_like_unmerged() {
     let unit_b = {
         let tree =
             Tree::read(&APP.dir().join("workflows/nearby-cinema-parallel-2-2.tree")).unwrap();
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&APP.dir());
         let opts = MergeOptions {
             serve_root: true,
             ..MergeOptions::default()

@@ -25,7 +25,7 @@ fn app(name: &str) -> Manifest {
 
 fn merge(manifest: &Manifest, tree: &str, opts: &MergeOptions) -> anyhow::Result<GroupReport> {
     let tree = Tree::parse(Path::new("test.tree"), tree)?;
-    let _guard = common::build_lock();
+    let _guard = common::build_lock(&manifest.dir);
     merge_group(manifest, &tree, opts)
 }
 
@@ -343,7 +343,7 @@ fn cache_app(dir: &Path, word: &str) -> Manifest {
     )
     .unwrap();
     let m = Manifest::load(dir).unwrap();
-    let _lock = common::build_lock();
+    let _lock = common::build_lock(&m.dir);
     quilt_build::build_app(&m).unwrap();
     m
 }
@@ -531,7 +531,7 @@ async fn a_solver_plan_is_merged_group_by_group() {
     assert_eq!(trees.len(), 1, "one group has two members");
     assert_eq!(trees[0].root, "hello");
     assert_eq!(trees[0].members.len(), 2);
-    let _guard = common::build_lock();
+    let _guard = common::build_lock(&m.dir);
     let r = merge_group(&m, &trees[0], &MergeOptions::default()).unwrap();
     drop(_guard);
     assert_eq!(count(&r, SiteKind::Direct), 1);
@@ -607,7 +607,7 @@ async fn monolith_fixture_answers_like_unmerged_without_the_gateway() {
     let m = app("hello");
     let tree = Tree::parse(Path::new("t"), "hello upper\nhello decorate\n").unwrap();
     let binary = {
-        let _guard = common::build_lock();
+        let _guard = common::build_lock(&m.dir);
         quilt_merge::build_monolith(&m, &tree).unwrap()
     };
     assert!(binary.ends_with("hello-monolith"));

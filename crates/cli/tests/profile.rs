@@ -124,7 +124,7 @@ async fn traces_cross_merged_calls_and_tracing_off_records_nothing() {
     let m = app("fanout");
     let tree = quilt_merge::tree::Tree::parse(Path::new("t"), "fanout work\n").unwrap();
     {
-        let _guard = common::build_lock();
+        let _guard = common::build_lock(&m.dir);
         quilt_merge::merge_group(&m, &tree, &quilt_merge::MergeOptions::default()).unwrap();
     }
     let app = up::start(&m, &UpOptions::default()).await.unwrap();

@@ -29,7 +29,7 @@ fn merged_group_verifies_equal_with_its_timestamp_masked() {
     std::fs::write(&tree, "stamp c-leaf\n").unwrap();
     std::fs::write(&requests, REQUESTS).unwrap();
     let out = {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&app.dir);
         quilt(&[
             "merge",
             path(&app.dir),

@@ -56,7 +56,7 @@ impl App {
     pub fn merge(&self, tree: &str) -> GroupReport {
         let manifest = self.built();
         let tree = Tree::read(&self.dir().join("workflows").join(tree)).unwrap();
-        let _lock = crate::build_lock();
+        let _lock = crate::build_lock(&self.dir());
         merge_group(&manifest, &tree, &MergeOptions::default()).unwrap()
     }
 }

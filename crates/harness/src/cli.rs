@@ -66,7 +66,7 @@ impl Up {
     /// has `--no-build`, the start (which builds) holds the build lock.
     pub fn with_args(dir: &Path, args: &[&str]) -> Up {
         // Builds of one app must not overlap (other test processes may build it too).
-        let lock = (!args.contains(&"--no-build")).then(crate::build_lock);
+        let lock = (!args.contains(&"--no-build")).then(|| crate::build_lock(dir));
         let mut child = quilt()
             .arg("up")
             .arg(dir)

@@ -53,18 +53,44 @@ fn target_dir_in_env() -> PathBuf {
         .unwrap_or_else(|| root().join("target/quilt-apps"))
 }
 
-/// An exclusive lock on app builds and merges, across threads and processes (nextest runs each test
-/// in its own process, and `quilt experiment` takes the same lock; two builds of one app would race
-/// on its generated files). Released on drop. Not reentrant: a thread that holds it and asks again
-/// waits forever.
-pub fn build_lock() -> std::fs::File {
+/// An exclusive lock on the builds and merges of the app in folder `dir`, across threads and
+/// processes (nextest runs each test in its own process, and `quilt experiment` takes the same
+/// lock; two builds of one app would race on its generated files). Builds and merges of different
+/// apps run at once: cargo itself serializes their compiles in the shared target folder, and the
+/// merging compiler's own stages overlap. Released on drop. Not reentrant: a thread that holds it
+/// and asks again waits forever.
+pub fn build_lock(dir: &Path) -> std::fs::File {
     quilt_target_dir();
-    try_build_lock().expect("locking the build lock")
+    try_build_lock(dir).expect("locking the build lock")
 }
 
 /// [`build_lock`], with errors returned instead of panics (for `quilt experiment`).
-pub fn try_build_lock() -> std::io::Result<std::fs::File> {
-    try_named_lock("build")
+pub fn try_build_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    try_named_lock(&format!("build-{}", app_key(dir)))
+}
+
+/// A name for the app in `dir` that is the same from every process: its folder's name and a hash of
+/// its full path.
+fn app_key(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    // SipHash with fixed keys: the same value in every process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    let name: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}-{:016x}", hasher.finish())
 }
 
 /// An exclusive lock named `name`, across threads and processes (a file
@@ -105,7 +131,7 @@ pub fn built_at(dir: &Path) -> Manifest {
     quilt_target_dir();
     let manifest = Manifest::load(dir).expect("valid manifest");
     {
-        let _lock = build_lock();
+        let _lock = build_lock(dir);
         quilt_build::build_app(&manifest).expect("the app builds");
     }
     built.insert(dir.to_path_buf(), manifest.clone());

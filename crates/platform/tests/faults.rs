@@ -297,7 +297,7 @@ fn merged_deployables(app: &quilt_manifest::Manifest) -> Vec<Deployable> {
 async fn panic_and_abort_inside_merged_callees() {
     let app = built(POLYGLOT);
     {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&app.dir);
         for tree in ["rust-to-c c-leaf\n", "c-to-rust rust-leaf\n"] {
             let tree =
                 quilt_merge::tree::Tree::parse(std::path::Path::new("t.tree"), tree).unwrap();
@@ -397,7 +397,7 @@ async fn hardened_c_members_stop_out_of_bounds_access() {
     let app = built(FAULTS);
     let tree = Tree::parse(std::path::Path::new("t.tree"), "call c-bounds\n").unwrap();
     let ir_of = |harden: bool| {
-        let _lock = common::build_lock();
+        let _lock = common::build_lock(&app.dir);
         let opts = MergeOptions {
             harden,
             keep_ir: true,

@@ -16,16 +16,16 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// An exclusive lock on app builds and merges, shared with the test suite (the same lock file):
-/// two builds of one app would race on its generated files. Released on drop.
-pub fn build_lock() -> Result<std::fs::File> {
-    quilt_harness::try_build_lock().context("locking the build lock")
+/// An exclusive lock on the builds and merges of the app in `dir`, shared with the test suite (the
+/// same lock file): two builds of one app would race on its generated files. Released on drop.
+pub fn build_lock(dir: &Path) -> Result<std::fs::File> {
+    quilt_harness::try_build_lock(dir).context("locking the build lock")
 }
 
 /// Loads and builds an app (under the build lock).
 pub fn build(app_dir: &Path) -> Result<Manifest> {
     let manifest = Manifest::load(app_dir)?;
-    let _lock = build_lock()?;
+    let _lock = build_lock(app_dir)?;
     let t = Instant::now();
     quilt_build::build_app(&manifest).with_context(|| format!("building {}", app_dir.display()))?;
     eprintln!(
@@ -84,7 +84,7 @@ pub fn merged(
     threshold: usize,
     fresh: bool,
 ) -> Result<MergeInfo> {
-    let _lock = build_lock()?;
+    let _lock = build_lock(&manifest.dir)?;
     eprintln!(
         "experiment: merging {} ({} members)",
         tree.root,

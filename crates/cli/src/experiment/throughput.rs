@@ -112,7 +112,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         let tree = common::tree(&manifest, workflow)?;
         let info = common::merged(&manifest, &tree, 0, rec.fresh)?;
         let container = {
-            let _lock = common::build_lock()?;
+            let _lock = common::build_lock(&manifest.dir)?;
             MergedDeployment::install_container(&manifest, &tree)?
         };
         rec.extra
