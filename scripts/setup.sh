@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Quilt needs on a Debian 12 machine, where it is missing: LLVM 22 and clang-22 (the
 # merging compiler), Redis and memcached (benchmark storage), wrk (benchmarks), skopeo and umoci
-# (OCI images), graphviz (call-graph drawings), iproute2 (`quilt up --hosts`: network namespaces).
+# (OCI images), graphviz (call-graph drawings), iproute2 (`quilt up --hosts`: network namespaces),
+# CBC (the solver's MIP: `coinor-libcbc-dev`, found through pkg-config).
 # Safe to run again: it does nothing when all is there.
 set -euo pipefail
 
 packages=(llvm-22 llvm-22-dev clang-22 lld-22 libpolly-22-dev zlib1g-dev libzstd-dev
-          redis-server memcached wrk curl skopeo umoci graphviz iproute2)
+          redis-server memcached wrk curl skopeo umoci graphviz iproute2
+          coinor-libcbc-dev pkgconf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,7 @@ mod flow;
 pub mod generate;
 mod graph;
 mod lns;
+mod mip;
 mod plan;
 mod problem;
 mod reference;
@@ -104,6 +105,8 @@ impl Default for SolveOptions {
 
 /// Longest `lns` runs, whatever the time limit.
 const LNS_BUDGET: Duration = Duration::from_millis(1500);
+/// How long `exact` runs its own search before handing its plan to the MIP solver.
+const EXACT_SEARCH_HEAD: Duration = Duration::from_millis(500);
 /// How long `auto` lets `exact` try before switching to `lns`.
 const AUTO_EXACT_BUDGET: Duration = Duration::from_secs(1);
 
@@ -118,7 +121,16 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
     let deadline = start + opts.time_limit;
     let (roots, name, optimal) = match opts.algorithm {
         Algorithm::Exact => {
-            let out = exact::solve(&p, lns::construct(&p), deadline);
+            let out = exact::solve(
+                &p,
+                lns::construct(&p),
+                deadline.min(start + EXACT_SEARCH_HEAD),
+            );
+            let out = if out.optimal {
+                out
+            } else {
+                mip::solve(&p, &out.roots, deadline)
+            };
             (out.roots, "exact", out.optimal)
         }
         Algorithm::Dih => (
