@@ -50,8 +50,8 @@ pub enum Algorithm {
     Dih,
     /// The reference's Weighted Degree heuristic (ported).
     Wd,
-    /// Our large neighbourhood search for half a second, then the MIP started from its plan
-    /// (4 s in all at most).
+    /// Our large neighbourhood search (until it stalls, 1.5 s at most), then the MIP started from
+    /// its plan (5 s in all at most).
     Lns,
     /// `exact`'s branch and bound for half a second; if that does not prove the optimum, `lns`
     /// with the MIP starting from the branch and bound's plan.
@@ -107,7 +107,7 @@ impl Default for SolveOptions {
 }
 
 /// Longest `lns` runs, whatever the time limit.
-const LNS_BUDGET: Duration = Duration::from_secs(4);
+const LNS_BUDGET: Duration = Duration::from_secs(5);
 /// How long `exact` and `auto` run the branch and bound before handing its plan to the MIP solver.
 const EXACT_SEARCH_HEAD: Duration = Duration::from_millis(500);
 
