@@ -25,7 +25,9 @@ mod flow;
 pub mod generate;
 mod graph;
 mod lns;
+mod mip;
 mod plan;
+mod portfolio;
 mod problem;
 mod reference;
 
@@ -43,16 +45,18 @@ use std::time::{Duration, Instant};
 /// A merge algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Algorithm {
-    /// Branch and bound with min-cut bounds: a proven optimum, or its best when time runs out.
+    /// Branch and bound with min-cut bounds for half a second, then a MIP of the whole problem
+    /// (CBC) started from its plan: a proven optimum, or the best plan when time runs out.
     Exact,
     /// The reference's Downstream Impact Heuristic (ported).
     Dih,
     /// The reference's Weighted Degree heuristic (ported).
     Wd,
-    /// Our large neighbourhood search.
+    /// Our large neighbourhood search (until it stalls, 1.5 s at most), then the MIP started from
+    /// its plan (5 s in all at most).
     Lns,
-    /// `exact`'s short search (a second at most); if that does not prove the optimum, `lns`,
-    /// and the better of the two plans.
+    /// `exact`'s branch and bound for half a second; if that does not prove the optimum, `lns`
+    /// with the MIP starting from the branch and bound's plan.
     Auto,
 }
 
@@ -105,9 +109,9 @@ impl Default for SolveOptions {
 }
 
 /// Longest `lns` runs, whatever the time limit.
-const LNS_BUDGET: Duration = Duration::from_millis(1500);
-/// How long `auto` lets `exact` try before switching to `lns`.
-const AUTO_EXACT_BUDGET: Duration = Duration::from_secs(1);
+const LNS_BUDGET: Duration = Duration::from_secs(5);
+/// How long `exact` and `auto` run the branch and bound before handing its plan to the MIP solver.
+const EXACT_SEARCH_HEAD: Duration = Duration::from_millis(500);
 
 /// Solves the merge problem for `graph` under `limits`.
 ///
@@ -120,7 +124,16 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
     let deadline = start + opts.time_limit;
     let (roots, name, optimal) = match opts.algorithm {
         Algorithm::Exact => {
-            let out = exact::solve(&p, lns::construct(&p), deadline);
+            let out = exact::solve(
+                &p,
+                lns::construct(&p),
+                deadline.min(start + EXACT_SEARCH_HEAD),
+            );
+            let out = if out.optimal {
+                out
+            } else {
+                mip::solve(&p, &out.roots, deadline)
+            };
             (out.roots, "exact", out.optimal)
         }
         Algorithm::Dih => (
@@ -133,29 +146,28 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
             "wd",
             false,
         ),
-        Algorithm::Lns => (
-            lns::solve(&p, None, deadline.min(start + LNS_BUDGET), &mut rng),
-            "lns",
-            false,
-        ),
+        Algorithm::Lns => {
+            let (roots, _, optimal) = portfolio::solve(
+                &p,
+                &lns::construct(&p),
+                deadline.min(start + LNS_BUDGET),
+                &mut rng,
+            );
+            (roots, "lns", optimal)
+        }
         Algorithm::Auto => {
             let out = exact::solve(
                 &p,
                 lns::construct(&p),
-                deadline.min(start + AUTO_EXACT_BUDGET),
+                deadline.min(start + EXACT_SEARCH_HEAD),
             );
             if out.optimal {
                 (out.roots, "exact", true)
             } else {
-                // `lns` as it runs alone (same start, seed and budget), so `auto` is never worse
-                // than either part.
+                // `lns` as it runs alone (same seed and budget), its MIP starting from the better
+                // of the two searches' plans: never worse than either.
                 let until = deadline.min(Instant::now() + LNS_BUDGET);
-                let heuristic = lns::solve(&p, None, until, &mut rng);
-                if p.cost(&heuristic) <= out.cost {
-                    (heuristic, "lns", false)
-                } else {
-                    (out.roots, "exact", false)
-                }
+                portfolio::solve(&p, &out.roots, until, &mut rng)
             }
         }
     };

@@ -23,16 +23,11 @@ const REPAIR_NODES: u64 = 2_000;
 /// Wall time one repair may use.
 const REPAIR_TIME: Duration = Duration::from_millis(100);
 
-/// Runs the heuristic until `deadline` or until `stall` rounds in a row bring no improvement.
-/// Starts from `start` (a feasible root set) or, if `None`, from steps 1 and 2.
-pub(crate) fn solve(
-    p: &Problem,
-    start: Option<Vec<bool>>,
-    deadline: Instant,
-    rng: &mut ChaCha8Rng,
-) -> Vec<bool> {
+/// Runs the heuristic from steps 1 and 2 until `deadline` or until a run of rounds brings no
+/// improvement.
+pub(crate) fn solve(p: &Problem, deadline: Instant, rng: &mut ChaCha8Rng) -> Vec<bool> {
     let mut s = Scratch::new(p.n);
-    let mut best = start.unwrap_or_else(|| construct(p));
+    let mut best = construct(p);
     let mut best_cost = p.cost(&best);
     let forced_cost = p.cost(&p.forced);
     let stall_limit = 20 + p.n / 10;
