@@ -25,9 +25,9 @@ mod flow;
 pub mod generate;
 mod graph;
 mod lns;
+mod lns_then_mip;
 mod mip;
 mod plan;
-mod portfolio;
 mod problem;
 mod reference;
 
@@ -147,7 +147,7 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
             false,
         ),
         Algorithm::Lns => {
-            let (roots, _, optimal) = portfolio::solve(
+            let (roots, _, optimal) = lns_then_mip::solve(
                 &p,
                 &lns::construct(&p),
                 deadline.min(start + LNS_BUDGET),
@@ -167,7 +167,7 @@ pub fn solve(graph: &CallGraph, limits: &Limits, opts: &SolveOptions) -> Result<
                 // `lns` as it runs alone (same seed and budget), its MIP starting from the better
                 // of the two searches' plans: never worse than either.
                 let until = deadline.min(Instant::now() + LNS_BUDGET);
-                portfolio::solve(&p, &out.roots, until, &mut rng)
+                lns_then_mip::solve(&p, &out.roots, until, &mut rng)
             }
         }
     };
