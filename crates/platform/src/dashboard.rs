@@ -81,12 +81,23 @@ pub(crate) fn status(gateway: &Gateway) -> serde_json::Value {
     })
 }
 
-/// The dashboard files present in `dir`.
-fn available(dir: &Path) -> Vec<&'static str> {
+/// The dashboard files present in `dir`, each with its modification time (ms since the epoch), so
+/// that an open page reloads a file that was written again.
+fn available(dir: &Path) -> Vec<serde_json::Value> {
     FILES
         .iter()
-        .filter(|(name, _)| dir.join(name).is_file())
-        .map(|(name, _)| *name)
+        .filter_map(|(name, _)| {
+            let meta = std::fs::metadata(dir.join(name))
+                .ok()
+                .filter(|m| m.is_file())?;
+            let modified = meta
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_millis() as u64;
+            Some(serde_json::json!({ "name": name, "modified": modified }))
+        })
         .collect()
 }
 

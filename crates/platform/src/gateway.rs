@@ -162,12 +162,13 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
-/// Whether a request comes from a browser asking for a page (`Accept: text/html`).
+/// Whether a request comes from a browser asking for a page: `Accept` names `text/html` and not
+/// JSON (a client that takes either keeps the JSON index).
 fn wants_html(headers: &hyper::HeaderMap) -> bool {
     headers
         .get(hyper::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
+        .is_some_and(|v| v.contains("text/html") && !v.contains("application/json"))
 }
 
 fn valid_traceparent(v: &hyper::header::HeaderValue) -> bool {

@@ -633,11 +633,16 @@ impl Pool {
 
     /// Each instance as it is now (running ones first, then recycled ones still draining).
     pub fn instance_status(&self) -> Vec<InstanceStatus> {
-        let st = self.state.lock().unwrap();
-        let running = st.instances.iter().map(|i| (i, false));
-        let draining = st.draining.iter().map(|i| (i, true));
-        running
-            .chain(draining)
+        // Read /proc and the cgroups outside the pool's lock, which routes requests.
+        let instances: Vec<(Arc<Instance>, bool)> = {
+            let st = self.state.lock().unwrap();
+            let running = st.instances.iter().map(|i| (Arc::clone(i), false));
+            running
+                .chain(st.draining.iter().map(|i| (Arc::clone(i), true)))
+                .collect()
+        };
+        instances
+            .into_iter()
             .map(|(inst, draining)| {
                 inst.sample_cpu();
                 InstanceStatus {
@@ -740,6 +745,8 @@ impl Pool {
         // Always set: an instance must not inherit its platform's own QUILT_BIND (a container
         // merge's inner platform runs on an emulated host, its members on its loopback).
         cmd.env("QUILT_BIND", addr.to_string())
+            // The platform's admin token, when its process was given one, is not the function's.
+            .env_remove("QUILT_ADMIN_TOKEN")
             .args(&spec.args)
             .env("QUILT_PORT", "0")
             .env("QUILT_GATEWAY", self.shared.gateway.to_string())

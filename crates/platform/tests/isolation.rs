@@ -34,6 +34,9 @@ async fn a_function_cannot_read_or_use_the_admin_token() {
         return;
     }
     let app = built(HOSTILE);
+    // `quilt up` takes a token from its environment: instances must not inherit it. (Rust's
+    // std serializes environment changes with the reads of process spawns.)
+    std::env::set_var("QUILT_ADMIN_TOKEN", "isolation-test-token");
     let p = quilt_platform::Platform::start(quilt_platform::PlatformConfig {
         deployables: common::deployables(&app),
         admin_token: Some("isolation-test-token".into()),
@@ -52,6 +55,16 @@ async fn a_function_cannot_read_or_use_the_admin_token() {
     )
     .await;
     assert!(stolen["err"].is_string(), "the token was used: {stolen}");
+    let env = probe(
+        addr,
+        serde_json::json!({"op": "env", "path": "QUILT_ADMIN_TOKEN"}),
+    )
+    .await;
+    assert_eq!(
+        env["value"],
+        Value::Null,
+        "the token is in the instance's environment"
+    );
     assert_eq!(get(addr, "/_quilt/tracing").await.json()["tracing"], false);
     // Nothing of the .quilt folder but the binary itself is there.
     let read = probe(

@@ -22,18 +22,20 @@ function svgEl(tag, attrs) {
 
 function ms(seconds) {
   if (seconds === null || seconds === undefined) return "–";
+  if (seconds === Infinity) return "> 30 s";
   return seconds < 0.001 ? (seconds * 1e6).toFixed(0) + " µs" : (seconds * 1e3).toFixed(1) + " ms";
 }
 
 // The latency quantile q over the requests answered between two cumulative histograms: the upper
 // bound of the bucket that holds it (null when no request was answered in between).
-function quantile(now, before, q) {
+// `total` is the number of requests answered in between: those slower than the last bucket (30 s)
+// are in no bucket, and the quantile is then "over 30 s" (Infinity).
+function quantile(now, before, total, q) {
   const base = before && before.length === now.length ? before : null;
   const counts = now.map(([le, n], i) => [le, n - (base ? base[i][1] : 0)]);
-  const total = counts.length ? counts[counts.length - 1][1] : 0;
   if (total <= 0) return null;
   for (const [le, n] of counts) if (n >= q * total) return le;
-  return null;
+  return Infinity;
 }
 
 function errors(route) {
@@ -52,6 +54,7 @@ function drawRoutes(status, dt) {
     const b = before.get(r.route);
     const rate = b && dt > 0 ? (r.answered - b.answered) / dt : null;
     const recent = b ? b.latency_buckets : null;
+    const answered = r.answered - (b ? b.answered : 0);
     const runs = r.members.length ? r.members.join(", ") : r.entry;
     const row = el("tr", { "data-route": r.route, "data-requests": String(r.requests) },
       el("td", {}, r.route),
@@ -59,8 +62,8 @@ function drawRoutes(status, dt) {
       el("td", {}, `${r.memory_mb} MiB · ${r.cpu} CPU`),
       el("td", {}, `${r.instances.length} (${r.min_instances}–${r.max_instances})`),
       el("td", {}, rate === null ? "–" : rate.toFixed(1)),
-      el("td", {}, ms(quantile(r.latency_buckets, recent, 0.5))),
-      el("td", {}, ms(quantile(r.latency_buckets, recent, 0.99))),
+      el("td", {}, ms(quantile(r.latency_buckets, recent, answered, 0.5))),
+      el("td", {}, ms(quantile(r.latency_buckets, recent, answered, 0.99))),
       el("td", { class: "requests" }, String(r.requests)),
       el("td", {}, String(errors(r))));
     body.append(row);
@@ -165,18 +168,27 @@ async function fetchJson(name) {
   return r.ok ? r.json() : null;
 }
 
+// `files`: the dashboard files present, each with its modification time; a file written again
+// is drawn again, and a fetch that failed is tried again at the next poll.
 async function drawFiles(files) {
-  const key = files.join(",");
+  const key = JSON.stringify(files);
   if (key === shownFiles) return;
   shownFiles = key;
-  if (files.includes("graph.json")) {
-    const graph = await fetchJson("graph.json");
-    const plan = files.includes("plan.json") ? await fetchJson("plan.json") : null;
-    if (graph) drawGraph(graph, plan);
-  }
-  if (files.includes("report.json")) {
-    const report = await fetchJson("report.json");
-    if (report) drawReport(report, files.includes("latency.svg"));
+  const has = (name) => files.some((f) => f.name === name);
+  try {
+    if (has("graph.json")) {
+      const graph = await fetchJson("graph.json");
+      const plan = has("plan.json") ? await fetchJson("plan.json") : null;
+      if (!graph || (has("plan.json") && !plan)) throw new Error("graph or plan unavailable");
+      drawGraph(graph, plan);
+    }
+    if (has("report.json")) {
+      const report = await fetchJson("report.json");
+      if (!report) throw new Error("report unavailable");
+      drawReport(report, has("latency.svg"));
+    }
+  } catch (e) {
+    shownFiles = "";
   }
 }
 

@@ -102,6 +102,8 @@ fn probe(req: Request) -> Result<Value, Error> {
     Ok(match req.op.as_str() {
         "read" => read(&req.path),
         "steal" => steal(&req.path),
+        // The variable named by `path` in the instance's environment.
+        "env" => json!({ "value": std::env::var(&req.path).ok() }),
         "proc" => json!({
             "environ": bytes_of(format!("/proc/{}/environ", req.pid)),
             "maps": bytes_of(format!("/proc/{}/maps", req.pid)),
