@@ -308,7 +308,12 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
     println!("{table}");
     write_report(&out, &report, &table)?;
     for file in ["report.json", "latency.svg"] {
-        up::publish_to_dashboard(&manifest, file, &std::fs::read(out.join(file))?)?;
+        let published = std::fs::read(out.join(file))
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| up::publish_to_dashboard(&manifest, file, &bytes));
+        if let Err(e) = published {
+            eprintln!("optimize: {file} not shown on the dashboard: {e:#}");
+        }
     }
     eprintln!("optimize: report in {}", out.display());
     Ok(())

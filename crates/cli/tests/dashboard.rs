@@ -13,11 +13,23 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// replace the token file that `quilt profile --gateway` reads otherwise).
 const TOKEN: &str = "dashboard-test-token";
 
-/// `quilt up examples/hello` with [`TOKEN`] (the variable is inherited by every child).
+/// `quilt up examples/hello` with [`TOKEN`].
 fn up() -> Up {
-    // Every test of this file sets the same value.
-    std::env::set_var("QUILT_ADMIN_TOKEN", TOKEN);
-    Up::start("examples/hello")
+    Up::with_env(
+        &common::root().join("examples/hello"),
+        &[],
+        &[("QUILT_ADMIN_TOKEN", TOKEN)],
+    )
+}
+
+/// When the gateway says `name` was last written (ms since the epoch), if it is there.
+async fn modified(up: &Up, name: &str) -> Option<u64> {
+    let status = common::get(up.gateway, "/_quilt/status").await.json();
+    status["files"]
+        .as_array()?
+        .iter()
+        .find(|f| f["name"] == name)?["modified"]
+        .as_u64()
 }
 
 /// A chromedriver process on a free port, killed on drop.
@@ -164,6 +176,7 @@ async fn the_dashboard_shows_routes_updates_after_an_invoke_and_draws_the_profil
     assert!(!instances.is_empty(), "no instance listed after an invoke");
 
     // `quilt profile` publishes the call graph and the solver's plan, which the page draws.
+    let before = modified(&up, "graph.json").await;
     let out = tempfile::tempdir().unwrap();
     let profiled = quilt()
         .args([
@@ -182,9 +195,15 @@ async fn the_dashboard_shows_routes_updates_after_an_invoke_and_draws_the_profil
             "--out",
         ])
         .arg(out.path().join("graph.json"))
+        .env("QUILT_ADMIN_TOKEN", TOKEN)
         .output()
         .unwrap();
     assert!(profiled.status.success(), "{}", text(&profiled.stderr));
+    let after = modified(&up, "graph.json").await;
+    assert!(
+        after.is_some() && after > before,
+        "graph.json not published anew"
+    );
     let nodes = wait_for(
         &browser,
         "the call graph",
@@ -196,14 +215,18 @@ async fn the_dashboard_shows_routes_updates_after_an_invoke_and_draws_the_profil
     )
     .await;
     assert_eq!(nodes, ["decorate", "hello", "upper"]);
-    let legend = browser
-        .find(Locator::Css("#graph .legend"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(legend.contains("calls stay remote"), "{legend}");
+    // The plan is drawn with it (it may come a poll later than the graph).
+    wait_for(
+        &browser,
+        "the plan's legend",
+        "const l = document.querySelector('#graph .legend'); return l ? l.textContent : '';",
+        |v| {
+            v.as_str()
+                .filter(|t| t.contains("calls stay remote"))
+                .map(str::to_string)
+        },
+    )
+    .await;
 
     // Read-only without the admin token: the tracing switch is refused and tracing stays off.
     browser

@@ -65,6 +65,11 @@ impl Up {
     /// Starts `quilt up <dir> --port 0 <args>` and waits for its gateway address. Unless `args`
     /// has `--no-build`, the start (which builds) holds the build lock.
     pub fn with_args(dir: &Path, args: &[&str]) -> Up {
+        Up::with_env(dir, args, &[])
+    }
+
+    /// [`Up::with_args`] with variables added to `quilt up`'s environment.
+    pub fn with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Up {
         // Builds of one app must not overlap (other test processes may build it too).
         let lock = (!args.contains(&"--no-build")).then(|| crate::build_lock(dir));
         let mut child = quilt()
@@ -72,6 +77,7 @@ impl Up {
             .arg(dir)
             .args(["--port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

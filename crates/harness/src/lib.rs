@@ -53,8 +53,8 @@ fn target_dir_in_env() -> PathBuf {
         .unwrap_or_else(|| root().join("target/quilt-apps"))
 }
 
-/// An exclusive lock on the builds and merges of the app in folder `dir`, across threads and
-/// processes (nextest runs each test in its own process, and `quilt experiment` takes the same
+/// An exclusive lock on the builds and merges of the app in folder `dir` (of every app of its
+/// name), across threads and processes (nextest runs each test in its own process, and `quilt experiment` takes the same
 /// lock; two builds of one app would race on its generated files). Builds and merges of different
 /// apps run at once: cargo itself serializes their compiles in the shared target folder, and the
 /// merging compiler's own stages overlap. Released on drop. Not reentrant: a thread that holds it
@@ -69,19 +69,16 @@ pub fn try_build_lock(dir: &Path) -> std::io::Result<std::fs::File> {
     try_named_lock(&format!("build-{}", app_key(dir)))
 }
 
-/// A name for the app in `dir` that is the same from every process: its folder's name and a hash of
-/// its full path.
+/// The app's name (its folder's name if its manifest does not load): binaries in the shared
+/// target folder are named after the app, so two folders holding apps of one name (a copy of
+/// `examples/hello`) must not build at once either.
 fn app_key(dir: &Path) -> String {
-    use std::hash::{Hash, Hasher};
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    // SipHash with fixed keys: the same value in every process.
-    let mut hasher = std::hash::DefaultHasher::new();
-    dir.hash(&mut hasher);
-    let name: String = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
+    let name = Manifest::load(dir).map(|m| m.name).unwrap_or_else(|_| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c
@@ -89,8 +86,7 @@ fn app_key(dir: &Path) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{name}-{:016x}", hasher.finish())
+        .collect()
 }
 
 /// An exclusive lock named `name`, across threads and processes (a file

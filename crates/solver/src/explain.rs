@@ -25,14 +25,16 @@ pub struct RemoteCall {
 /// What keeps a callee in a group of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
-    /// The callee or the caller is marked `isolate`.
+    /// The callee, or a function that calls it, is marked `isolate`.
     Isolated {
         /// The isolated function.
         function: String,
     },
-    /// Caller and callee belong to different trust domains.
+    /// The callee is called across trust domains (by this caller or another).
     Domains {
-        /// The caller's domain (None: the default one).
+        /// The caller from another domain.
+        from: String,
+        /// That caller's domain (None: the default one).
         caller: Option<String>,
         /// The callee's domain.
         callee: Option<String>,
@@ -57,9 +59,13 @@ impl fmt::Display for Reason {
         let domain = |d: &Option<String>| d.clone().unwrap_or_else(|| "default".into());
         match self {
             Reason::Isolated { function } => write!(f, "'{function}' is isolated"),
-            Reason::Domains { caller, callee } => write!(
+            Reason::Domains {
+                from,
+                caller,
+                callee,
+            } => write!(
                 f,
-                "different domains ('{}' calls into '{}')",
+                "different domains ('{from}' in '{}' calls it in '{}')",
                 domain(caller),
                 domain(callee)
             ),
@@ -104,16 +110,8 @@ pub fn explain(
         if !is_root[v] {
             continue;
         }
-        let reason = if callee.isolate || caller.isolate {
-            let function = if callee.isolate { callee } else { caller };
-            Reason::Isolated {
-                function: function.id.clone(),
-            }
-        } else if caller.domain != callee.domain {
-            Reason::Domains {
-                caller: caller.domain.clone(),
-                callee: callee.domain.clone(),
-            }
+        let reason = if let Some(rule) = rule_forcing(graph, e.source, e.target) {
+            rule
         } else {
             // Without `v` as a root, its closure joins every group that reaches it.
             is_root[v] = false;
@@ -141,6 +139,39 @@ pub fn explain(
         });
     }
     Ok(out)
+}
+
+/// The isolation or domain rule that makes `target` a root, looking at the call from `source`
+/// first, then at every other call into it.
+fn rule_forcing(graph: &CallGraph, source: usize, target: usize) -> Option<Reason> {
+    let callee = &graph.nodes[target];
+    let callers = std::iter::once(source).chain(
+        graph
+            .edges
+            .iter()
+            .filter(|e| e.target == target && e.source != source)
+            .map(|e| e.source),
+    );
+    if callee.isolate {
+        return Some(Reason::Isolated {
+            function: callee.id.clone(),
+        });
+    }
+    callers.map(|u| &graph.nodes[u]).find_map(|caller| {
+        if caller.isolate {
+            Some(Reason::Isolated {
+                function: caller.id.clone(),
+            })
+        } else if caller.domain != callee.domain {
+            Some(Reason::Domains {
+                from: caller.id.clone(),
+                caller: caller.domain.clone(),
+                callee: callee.domain.clone(),
+            })
+        } else {
+            None
+        }
+    })
 }
 
 /// Six significant digits: sums of fractional resources print without float noise.

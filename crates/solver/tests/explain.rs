@@ -37,6 +37,7 @@ fn each_remote_call_names_the_rule_or_limit_that_keeps_it_remote() {
             (
                 "c",
                 &Reason::Domains {
+                    from: "a".into(),
                     caller: None,
                     callee: Some("payments".into())
                 }
@@ -70,4 +71,34 @@ fn each_remote_call_names_the_rule_or_limit_that_keeps_it_remote() {
     };
     let err = explain(&graph, &limits, &unknown).unwrap_err().to_string();
     assert!(err.contains("'zz'"), "{err}");
+}
+
+/// A callee kept remote because another caller reaches it across domains.
+#[test]
+fn a_rule_set_off_by_another_caller_is_named() {
+    let graph = CallGraph::from_json_str(
+        r#"{"directed": true, "graph": {"memory_limit": 100, "cpu_limit": 4, "runs": 1},
+ "nodes": [{"id": "a", "m": 1, "c": 0.1}, {"id": "p", "m": 1, "c": 0.1, "domain": "payments"},
+           {"id": "c", "m": 1, "c": 0.1}],
+ "links": [{"source": "a", "target": "p", "weight": 1, "type": "sync"},
+           {"source": "a", "target": "c", "weight": 1, "type": "sync"},
+           {"source": "p", "target": "c", "weight": 1, "type": "sync"}]}"#,
+        "test graph",
+    )
+    .unwrap();
+    let limits = graph.limits(None, None, None).unwrap();
+    let plan = solve(&graph, &limits, &SolveOptions::default()).unwrap();
+    let remote = explain(&graph, &limits, &plan).unwrap();
+    let a_to_c = remote
+        .iter()
+        .find(|r| r.caller == "a" && r.callee == "c")
+        .expect("a -> c stays remote: c is called from the payments domain");
+    assert_eq!(
+        a_to_c.reason,
+        Reason::Domains {
+            from: "p".into(),
+            caller: Some("payments".into()),
+            callee: None
+        }
+    );
 }
