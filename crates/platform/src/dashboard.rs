@@ -51,6 +51,7 @@ struct RouteStatus<'a> {
 pub(crate) fn status(gateway: &Gateway) -> serde_json::Value {
     use std::sync::atomic::Ordering;
     let routes = gateway.routes();
+    let mut figures = gateway.shared.metrics.figures_by_route();
     let mut names: Vec<&String> = routes.keys().collect();
     names.sort();
     let routes: Vec<serde_json::Value> = names
@@ -68,7 +69,7 @@ pub(crate) fn status(gateway: &Gateway) -> serde_json::Value {
                 max_instances: spec.max_instances,
                 concurrency: spec.concurrency,
                 instances: pool.instance_status(),
-                figures: gateway.shared.metrics.route_figures(name),
+                figures: figures.remove(name.as_str()).unwrap_or_default(),
             };
             serde_json::to_value(route).expect("plain data serializes")
         })

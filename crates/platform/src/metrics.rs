@@ -1,9 +1,12 @@
 //! Prometheus metrics of the gateway and the instance manager.
 
+use prometheus::core::Collector;
+use prometheus::proto::Metric;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use std::collections::HashMap;
 
 /// The platform's metrics, in their own registry.
 pub struct Metrics {
@@ -161,6 +164,30 @@ impl Metrics {
             .expect("text encoding never fails");
         String::from_utf8(buf).expect("metrics are UTF-8")
     }
+
+    /// Every route's request figures, by route (read without creating any series: each family
+    /// is collected once).
+    pub fn figures_by_route(&self) -> HashMap<String, RouteFigures> {
+        let mut by_route = HashMap::new();
+        add_by_route(&self.requests, &mut by_route, |m, f| {
+            f.requests = m.get_counter().get_value() as u64;
+        });
+        add_by_route(&self.responses, &mut by_route, |m, f| {
+            let code = label(m, "code").to_string();
+            f.responses.insert(code, m.get_counter().get_value() as u64);
+        });
+        add_by_route(&self.latency, &mut by_route, |m, f| {
+            let h = m.get_histogram();
+            f.answered = h.get_sample_count();
+            f.latency_sum_seconds = h.get_sample_sum();
+            f.latency_buckets = h
+                .get_bucket()
+                .iter()
+                .map(|b| (b.upper_bound(), b.cumulative_count()))
+                .collect();
+        });
+        by_route
+    }
 }
 
 /// One route's request figures so far, as the dashboard reads them.
@@ -178,46 +205,29 @@ pub struct RouteFigures {
     pub latency_buckets: Vec<(f64, u64)>,
 }
 
-impl Metrics {
-    /// The request figures of `function` (read without creating its series).
-    pub fn route_figures(&self, function: &str) -> RouteFigures {
-        use prometheus::core::Collector;
-        use prometheus::proto::Metric;
-        fn label<'m>(m: &'m Metric, name: &str) -> Option<&'m str> {
-            m.get_label()
-                .iter()
-                .find(|l| l.name() == name)
-                .map(|l| l.value())
+/// A label's value on a collected metric ("" when absent).
+fn label<'m>(m: &'m Metric, name: &str) -> &'m str {
+    m.get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map_or("", |l| l.value())
+}
+
+/// Hands each metric `collector` holds to `add`, with the figures of its `function`.
+fn add_by_route(
+    collector: &dyn Collector,
+    by_route: &mut HashMap<String, RouteFigures>,
+    mut add: impl FnMut(&Metric, &mut RouteFigures),
+) {
+    for family in collector.collect() {
+        for m in family.get_metric() {
+            add(
+                m,
+                by_route
+                    .entry(label(m, "function").to_string())
+                    .or_default(),
+            );
         }
-        let of_function = |c: &dyn Collector| -> Vec<Metric> {
-            c.collect()
-                .iter()
-                .flat_map(|family| family.get_metric())
-                .filter(|m| label(m, "function") == Some(function))
-                .cloned()
-                .collect()
-        };
-        let mut figures = RouteFigures::default();
-        for m in of_function(&self.requests) {
-            figures.requests = m.get_counter().get_value() as u64;
-        }
-        for m in of_function(&self.responses) {
-            let code = label(&m, "code").unwrap_or_default().to_string();
-            figures
-                .responses
-                .insert(code, m.get_counter().get_value() as u64);
-        }
-        for m in of_function(&self.latency) {
-            let h = m.get_histogram();
-            figures.answered = h.get_sample_count();
-            figures.latency_sum_seconds = h.get_sample_sum();
-            figures.latency_buckets = h
-                .get_bucket()
-                .iter()
-                .map(|b| (b.upper_bound(), b.cumulative_count()))
-                .collect();
-        }
-        figures
     }
 }
 
