@@ -152,10 +152,7 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         .clone();
     // The workflow's declared body, else its generator (checked now: an error names both).
     let declared = profile::workflow_body(&manifest, &workflow)?;
-    let memory = args
-        .memory
-        .unwrap_or(manifest.platform.max_instance_memory_mb as f64);
-    let cpu = args.cpu.unwrap_or(manifest.platform.max_instance_cpu);
+    let (memory, cpu) = profile::instance_limits(&manifest, args.memory, args.cpu);
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results/optimize").join(format!("{}-{}", manifest.name, workflow.name))
     });
@@ -207,8 +204,7 @@ pub fn run(args: OptimizeArgs) -> Result<()> {
         let plan = profile::plan(&graph)?;
         plan.write(&out.join("plan.json"))?;
         plan.write_func_trees(&out.join("trees"))?;
-        up::publish_to_dashboard(&manifest, "graph.json", graph.to_json().as_bytes())?;
-        up::publish_to_dashboard(&manifest, "plan.json", &std::fs::read(out.join("plan.json"))?)?;
+        profile::publish(&manifest, &graph, Some(&plan))?;
         step("plan", t);
 
         let t = Instant::now();

@@ -244,19 +244,25 @@ pub fn workflow_body(
     Ok(None)
 }
 
-/// Shows a profiled graph and the solver's plan for it on the app's dashboard.
-pub fn publish(manifest: &Manifest, graph: &ProfileGraph) -> Result<()> {
+/// The per-instance limits (MiB, cores) a profile of the app gives the solver: those given, else
+/// the largest instance of the manifest's platform.
+pub fn instance_limits(manifest: &Manifest, memory: Option<f64>, cpu: Option<f64>) -> (f64, f64) {
+    (
+        memory.unwrap_or(manifest.platform.max_instance_memory_mb as f64),
+        cpu.unwrap_or(manifest.platform.max_instance_cpu),
+    )
+}
+
+/// Shows a profiled graph, and the solver's plan for it when there is one, on the app's dashboard.
+pub fn publish(
+    manifest: &Manifest,
+    graph: &ProfileGraph,
+    plan: Option<&quilt_solver::Plan>,
+) -> Result<()> {
     up::publish_to_dashboard(manifest, "graph.json", graph.to_json().as_bytes())?;
-    match plan(graph) {
-        Ok(plan) => up::publish_to_dashboard(
-            manifest,
-            "plan.json",
-            serde_json::to_string_pretty(&plan)?.as_bytes(),
-        ),
-        Err(e) => {
-            eprintln!("profile: no plan for the dashboard: {e:#}");
-            Ok(())
-        }
+    match plan {
+        Some(plan) => up::publish_to_dashboard(manifest, "plan.json", plan.to_json().as_bytes()),
+        None => Ok(()),
     }
 }
 
@@ -324,13 +330,10 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             body,
             requests: args.requests,
             concurrency: args.concurrency,
-            limits: (
-                Some(
-                    args.memory
-                        .unwrap_or(manifest.platform.max_instance_memory_mb as f64),
-                ),
-                Some(args.cpu.unwrap_or(manifest.platform.max_instance_cpu)),
-            ),
+            limits: {
+                let (memory, cpu) = instance_limits(&manifest, args.memory, args.cpu);
+                (Some(memory), Some(cpu))
+            },
         };
         let result = profile(&profiling).await;
         if let Some(app) = running {
@@ -339,7 +342,10 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         Ok::<_, anyhow::Error>((result?, profiling.bodies()?))
     })?;
     write_graph(&graph, &args.out, args.dot.as_deref(), args.svg.as_deref())?;
-    if let Err(e) = publish(&manifest, &graph) {
+    let plan = plan(&graph)
+        .map_err(|e| eprintln!("profile: no plan for the dashboard: {e:#}"))
+        .ok();
+    if let Err(e) = publish(&manifest, &graph, plan.as_ref()) {
         eprintln!("profile: not shown on the dashboard: {e:#}");
     }
     let requests = args.out.with_extension("requests.jsonl");
