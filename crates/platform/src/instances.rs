@@ -5,13 +5,11 @@
 //! `concurrency` per instance), queues up to `queue` requests when all slots are taken, stops
 //! instances idle for longer than the idle timeout, and replaces instances that die.
 
+use crate::instance_conn::InstanceConn;
 use crate::limits::{Enforcement, InstanceGroup};
 use crate::logs::{self, FunctionLog};
 use crate::metrics::Metrics;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -134,7 +132,7 @@ pub(crate) struct Instance {
     cpu_meter: Option<crate::limits::CpuMeter>,
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
-    idle_conns: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    idle_conns: Mutex<Vec<InstanceConn>>,
     exit: Mutex<Option<InstanceExit>>,
     alive: AtomicBool,
     /// Taken out of service because a request ran past its timeout; killed once drained.
@@ -273,6 +271,55 @@ impl Drop for Lease {
     }
 }
 
+/// One request's exchange with an instance, polled by the request's task. Dropped before it ends
+/// (the client went away, or the deadline passed and the client got its 504), the rest runs on a
+/// task of its own, keeping the slot until the instance answers, for at most the timeout counted
+/// from when the request reached the instance (it may have waited in the queue first); past that,
+/// the instance is recycled, as Lambda does.
+struct Exchange {
+    pool: Arc<Pool>,
+    instance: Arc<Instance>,
+    limit: Instant,
+    work: Option<std::pin::Pin<Box<ExchangeWork>>>,
+}
+
+type ExchangeWork = dyn std::future::Future<Output = Result<Forwarded, String>> + Send;
+
+impl std::future::Future for Exchange {
+    type Output = Result<Forwarded, String>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let work = self
+            .work
+            .as_mut()
+            .expect("an exchange is not polled after it ended");
+        let answer = std::task::ready!(work.as_mut().poll(cx));
+        self.work = None;
+        std::task::Poll::Ready(answer)
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let (pool, instance, limit) = (
+            Arc::clone(&self.pool),
+            Arc::clone(&self.instance),
+            self.limit,
+        );
+        tokio::spawn(async move {
+            if tokio::time::timeout_at(limit.into(), work).await.is_err() {
+                pool.recycle(&instance);
+            }
+        });
+    }
+}
+
 impl Pool {
     pub fn new(spec: Deployable, shared: Arc<Shared>) -> Arc<Pool> {
         let log = FunctionLog::new(shared.log_dir.as_deref(), &spec.name, logs::MAX_BYTES);
@@ -319,92 +366,57 @@ impl Pool {
     ) -> Result<Forwarded, ForwardError> {
         let deadline = Instant::now() + self.spec.timeout;
         let lease = self.acquire(deadline).await?;
-        // The exchange runs on a task of its own that holds the slot until the instance answers:
-        // neither a client that goes away nor a timeout gives back a slot whose execution still
-        // runs in the instance.
-        let (reply, answer) = oneshot::channel();
-        let pool = Arc::clone(self);
-        tokio::spawn(async move {
-            let _busy = BusyStretch::start(&pool.usage.busy);
-            pool.exchange(&lease, body, trace, deadline, reply).await;
-            pool.usage.served.fetch_add(1, Ordering::Relaxed);
-        });
-        answer.await.unwrap_or_else(|_| {
-            Err(ForwardError::Failed(
-                self.spec.name.clone(),
-                "the exchange with the instance ended without an answer".into(),
-            ))
-        })
-    }
-
-    async fn exchange(
-        self: &Arc<Pool>,
-        lease: &Lease,
-        body: Bytes,
-        trace: Option<(hyper::header::HeaderValue, hyper::header::HeaderValue)>,
-        deadline: Instant,
-        reply: oneshot::Sender<Result<Forwarded, ForwardError>>,
-    ) {
-        let name = &self.spec.name;
-        let started = Instant::now();
-        let exchange = async {
-            let mut sender = match lease.instance.take_conn() {
-                Some(s) => s,
-                None => connect(lease.instance.addr, lease.instance.port).await?,
-            };
-            let mut req = hyper::Request::post(format!("/{}", self.spec.entry))
-                .header(hyper::header::HOST, "quilt-instance")
-                .header(hyper::header::CONTENT_TYPE, "application/json");
-            if let Some((traceparent, kind)) = trace {
-                req = req
-                    .header("traceparent", traceparent)
-                    .header("quilt-kind", kind);
-            }
-            let req = req.body(Full::new(body)).expect("valid request");
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status().as_u16();
-            let spans = resp
-                .headers()
-                .get(quilt_runtime::trace::SPANS_HEADER)
-                .map(|v| Bytes::copy_from_slice(v.as_bytes()));
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            lease.instance.put_conn(sender);
-            Ok::<_, String>(Forwarded {
-                status,
-                body,
-                spans,
-            })
+        // The exchange runs in this task; if the client goes away or the deadline passes, the
+        // rest of it goes on in a task of its own that holds the slot until the instance answers:
+        // neither gives back a slot whose execution still runs in the instance.
+        let mut exchange = Exchange {
+            pool: Arc::clone(self),
+            instance: Arc::clone(&lease.instance),
+            limit: Instant::now() + self.spec.timeout,
+            work: Some(Box::pin(Arc::clone(self).exchange(lease, body, trace))),
         };
-        let mut exchange = std::pin::pin!(exchange);
-        let answer = match tokio::time::timeout_at(deadline.into(), exchange.as_mut()).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => Err(ForwardError::Failed(
-                name.clone(),
-                lease.instance.failure(&e).await,
-            )),
+        match tokio::time::timeout_at(deadline.into(), &mut exchange).await {
+            Ok(answer) => answer.map_err(|e| ForwardError::Failed(self.spec.name.clone(), e)),
             Err(_) => Err(ForwardError::Timeout(
-                name.clone(),
+                self.spec.name.clone(),
                 self.spec.timeout.as_millis(),
             )),
-        };
-        let timed_out = matches!(answer, Err(ForwardError::Timeout(..)));
-        let _ = reply.send(answer);
-        if timed_out {
-            // The client has its 504. The execution keeps its slot until it ends, for at most the
-            // timeout counted from when it reached the instance (a request may have waited in
-            // the queue first); past that, the instance is recycled, as Lambda does.
-            let limit = started + self.spec.timeout;
-            if tokio::time::timeout_at(limit.into(), exchange)
-                .await
-                .is_err()
-            {
-                self.recycle(&lease.instance);
+        }
+    }
+
+    /// Sends one request on a slot of `lease`'s instance and reads the answer; the error explains
+    /// a failure (the instance's exit if it died).
+    async fn exchange(
+        self: Arc<Pool>,
+        lease: Lease,
+        body: Bytes,
+        trace: Option<(hyper::header::HeaderValue, hyper::header::HeaderValue)>,
+    ) -> Result<Forwarded, String> {
+        let _busy = BusyStretch::start(&self.usage.busy);
+        let instance = &lease.instance;
+        let answer = async {
+            let mut conn = match instance.take_conn() {
+                Some(conn) => conn,
+                None => InstanceConn::connect(instance.addr, instance.port).await?,
+            };
+            let trace = trace
+                .as_ref()
+                .map(|(tp, kind)| (tp.as_bytes(), kind.as_bytes()));
+            let answer = conn.exchange(&self.spec.entry, &body, trace).await?;
+            if answer.reusable {
+                instance.put_conn(conn);
             }
+            Ok::<_, String>(answer)
+        }
+        .await;
+        self.usage.served.fetch_add(1, Ordering::Relaxed);
+        match answer {
+            Ok(answer) => Ok(Forwarded {
+                status: answer.status,
+                body: answer.body,
+                spans: answer.spans,
+            }),
+            Err(e) => Err(instance.failure(&e).await),
         }
     }
 
@@ -1013,18 +1025,18 @@ impl Instance {
         }
     }
 
-    fn take_conn(&self) -> Option<SendRequest<Full<Bytes>>> {
+    fn take_conn(&self) -> Option<InstanceConn> {
         let mut conns = self.idle_conns.lock().unwrap();
         while let Some(c) = conns.pop() {
-            if !c.is_closed() {
+            if c.is_idle() {
                 return Some(c);
             }
         }
         None
     }
 
-    fn put_conn(&self, conn: SendRequest<Full<Bytes>>) {
-        if self.alive.load(Ordering::Acquire) && !conn.is_closed() {
+    fn put_conn(&self, conn: InstanceConn) {
+        if self.alive.load(Ordering::Acquire) {
             self.idle_conns.lock().unwrap().push(conn);
         }
     }
@@ -1075,18 +1087,4 @@ impl Drop for ReapGuard {
     fn drop(&mut self) {
         self.shared.processes.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-async fn connect(addr: IpAddr, port: u16) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect((addr, port))
-        .await
-        .map_err(|e| format!("cannot connect to instance at {addr}:{port}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }

@@ -4,6 +4,7 @@
 
 mod dashboard;
 mod gateway;
+mod instance_conn;
 mod instances;
 pub mod limits;
 pub mod logs;

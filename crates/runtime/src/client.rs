@@ -73,22 +73,98 @@ pub fn invoke(name: &str, input: &[u8], kind: trace::Kind) -> (i32, QuiltBuf) {
 
 fn encode_request(name: &str, input: &[u8], kind: trace::Kind) -> Vec<u8> {
     let mut req = Vec::with_capacity(input.len() + 160);
-    let _ = write!(
-        req,
-        "POST /{name} HTTP/1.1\r\nHost: quilt\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        input.len()
-    );
-    if let Some(tp) = trace::traceparent() {
-        let _ = write!(
-            req,
-            "traceparent: {tp}\r\n{}: {}\r\n",
-            trace::KIND_HEADER,
-            kind.as_str()
-        );
-    }
-    req.extend_from_slice(b"\r\n");
+    let traceparent = trace::traceparent();
+    let trace = traceparent
+        .as_deref()
+        .map(|tp| (tp.as_bytes(), kind.as_str().as_bytes()));
+    write_request_head(&mut req, name, input.len(), trace);
     req.extend_from_slice(input);
     req
+}
+
+/// Appends the head of `POST /<name>` with a JSON body of `body_len` bytes to `out`, with the
+/// trace context (`traceparent` and the invocation kind) when given. The remote path and the
+/// platform's connections to instances both send requests this way.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    name: &str,
+    body_len: usize,
+    trace: Option<(&[u8], &[u8])>,
+) {
+    let _ = write!(
+        out,
+        "POST /{name} HTTP/1.1\r\nHost: quilt\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n"
+    );
+    if let Some((traceparent, kind)) = trace {
+        out.extend_from_slice(b"traceparent: ");
+        out.extend_from_slice(traceparent);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(trace::KIND_HEADER.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(kind);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Largest response head read (status line and headers).
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// A parsed response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// Bytes of the head, blank line included.
+    pub head_len: usize,
+    /// The status code.
+    pub code: u16,
+    /// `Content-Length`, when given.
+    pub length: Option<usize>,
+    /// False when the answer says `Connection: close`.
+    pub keep_alive: bool,
+    /// Where the `quilt-spans` header's value lies in the buffer, when present.
+    pub spans: Option<std::ops::Range<usize>>,
+}
+
+/// Parses the response head at the start of `buf`: `Ok(None)` while it is incomplete, an error
+/// for a malformed head, a bad `Content-Length`, or a head longer than [`MAX_RESPONSE_HEAD`].
+pub fn parse_response_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_RESPONSE_HEAD => n,
+        Ok(_) if buf.len() > MAX_RESPONSE_HEAD => {
+            return Err(format!(
+                "response head is longer than {MAX_RESPONSE_HEAD} bytes"
+            ))
+        }
+        Ok(_) => return Ok(None),
+        Err(e) => return Err(format!("bad response: {e}")),
+    };
+    let mut head = ResponseHead {
+        head_len,
+        code: resp.code.unwrap_or(500),
+        length: None,
+        keep_alive: true,
+        spans: None,
+    };
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| "bad response: bad content-length".to_string())?;
+            if head.length.is_some_and(|l| l != length) {
+                return Err("bad response: two different content-lengths".into());
+            }
+            head.length = Some(length);
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            head.keep_alive = !h.value.eq_ignore_ascii_case(b"close");
+        } else if h.name.eq_ignore_ascii_case(trace::SPANS_HEADER) {
+            let start = h.value.as_ptr() as usize - buf.as_ptr() as usize;
+            head.spans = Some(start..start + h.value.len());
+        }
+    }
+    Ok(Some(head))
 }
 
 fn fail(status: i32, message: String) -> (i32, QuiltBuf) {
@@ -136,31 +212,18 @@ fn exchange(mut stream: TcpStream, request: &[u8]) -> Result<Reply, Failure> {
             Err(e) => return Err(Failure::Io(e)),
         };
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut headers);
-        let head_len = match resp.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => continue,
+        let head = match parse_response_head(&buf) {
+            Ok(Some(head)) => head,
+            Ok(None) => continue,
             Err(e) => {
                 return Err(Failure::Io(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("bad response from gateway: {e}"),
+                    format!("from the gateway: {e}"),
                 )))
             }
         };
-        let code = resp.code.unwrap_or(500);
-        let mut length = 0usize;
-        let mut keep_alive = true;
-        for h in resp.headers.iter() {
-            if h.name.eq_ignore_ascii_case("content-length") {
-                length = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-            } else if h.name.eq_ignore_ascii_case("connection") {
-                keep_alive = !h.value.eq_ignore_ascii_case(b"close");
-            }
-        }
+        let (head_len, code, keep_alive) = (head.head_len, head.code, head.keep_alive);
+        let length = head.length.unwrap_or(0);
         let mut body = buf.split_off(head_len);
         while body.len() < length {
             let n = stream.read(&mut chunk).map_err(Failure::Io)?;
@@ -210,4 +273,39 @@ pub fn error_message(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v.get("error")?.as_str().map(str::to_string))
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+#[cfg(test)]
+mod response_head_tests {
+    use super::*;
+
+    #[test]
+    fn a_response_head_gives_its_length_connection_and_spans() {
+        let buf = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 5\r\nConnection: close\r\nquilt-spans: a,b\r\n\r\nhello";
+        let head = parse_response_head(buf).unwrap().unwrap();
+        assert_eq!(head.code, 502);
+        assert_eq!(head.length, Some(5));
+        assert!(!head.keep_alive);
+        assert_eq!(&buf[head.spans.unwrap()], b"a,b");
+        assert_eq!(&buf[head.head_len..], b"hello");
+        assert_eq!(
+            parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn conflicting_or_bad_lengths_and_huge_heads_are_refused() {
+        for bad in [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            [
+                b"HTTP/1.1 200 OK\r\nx: ".as_slice(),
+                &vec![b'a'; MAX_RESPONSE_HEAD],
+            ]
+            .concat(),
+        ] {
+            assert!(parse_response_head(&bad).is_err());
+        }
+    }
 }
