@@ -10,8 +10,10 @@
 #   - `quilt bench` against wrk on the same endpoints, each run right after wrk's
 #                                                 (target: throughput within 10% of wrk's)
 #   - nginx (2 workers, keepalive upstream) as the reverse proxy in front of the same noop
-#     instance the gateway routes to: the latency each proxy adds over the instance alone at 1
-#     connection, requests/s and p99 at 16 connections (target: the gateway at least as good)
+#     instance the gateway routes to, alternating with the gateway and the instance alone: the
+#     latency each proxy adds over the instance alone at 1 connection (target: the gateway's at
+#     most nginx's), requests/s at 16 connections (at least nginx's), p99 at 16 connections (at
+#     most 1.2x nginx's), and the CPU each proxy spends per request at 16 connections
 #
 # Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT]
 # Prints wrk's output and a summary; docs/PERFORMANCE.md ("Platform") records the figures.
@@ -91,7 +93,7 @@ http {
   access_log off;
   client_body_temp_path $work/nginx/body;
   proxy_temp_path $work/nginx/proxy;
-  upstream noop { server 127.0.0.1:$instance_port; keepalive 64; }
+  upstream noop { server 127.0.0.1:$instance_port; keepalive 64; keepalive_requests 100000000; }
   server {
     listen 127.0.0.1:$nginx_port;
     location / {
@@ -105,6 +107,7 @@ http {
 EOF
 nginx -c "$work/nginx.conf" -p "$work/nginx" &
 pids+=($!)
+nginx_master=$!
 for _ in $(seq 100); do
   curl -sf -X POST -d '{}' "http://127.0.0.1:$nginx_port/noop" >/dev/null 2>&1 && break
   sleep 0.05
@@ -118,11 +121,17 @@ to_us() {
     printf "%.1f", n }'
 }
 
-# run NAME THREADS CONNECTIONS URL: runs wrk, keeps its output in $work/NAME.txt.
+# ticks PID...: CPU time (user + system, clock ticks) the processes used so far.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
+# run NAME THREADS CONNECTIONS URL [PID...]: runs wrk, keeps its output in $work/NAME.txt and
+# the CPU the processes PID... used per request, in microseconds, in $work/NAME.cpu.
 run() {
-  local name=$1 threads=$2 conns=$3 url=$4
+  local name=$1 threads=$2 conns=$3 url=$4 before
+  shift 4
+  before=$(ticks "$@")
   echo "== $name: wrk -t$threads -c$conns -d${duration}s --latency -s post.lua $url"
   wrk -t"$threads" -c"$conns" -d"${duration}s" --latency -s "$work/post.lua" "$url" | tee "$work/$name.txt"
+  awk -v t=$(($(ticks "$@") - before)) -v hz="$(getconf CLK_TCK)" '/requests in/ { printf "%.1f", t * 1e6 / hz / $1 }' "$work/$name.txt" >"$work/$name.cpu"
   if grep -q "Non-2xx" "$work/$name.txt"; then
     echo "bench-platform: $name got non-2xx responses" >&2
     exit 1
@@ -138,6 +147,7 @@ qfield() { sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" "$work/$1.json" | head -1; }
 p50() { to_us "$(awk '$1 == "50%" { print $2 }' "$work/$1.txt")"; }
 p99() { to_us "$(awk '$1 == "99%" { print $2 }' "$work/$1.txt")"; }
 rps() { awk '$1 == "Requests/sec:" { printf "%.0f", $2 }' "$work/$1.txt"; }
+cpu() { cat "$work/$1.cpu"; }
 
 gw="http://127.0.0.1:$port"
 run noop-c1 1 1 "$gw/noop"
@@ -149,12 +159,14 @@ run relay-c16 2 16 "$gw/relay"
 qbench relay-c16-qb 16 "$gw/relay"
 run direct-c1 1 1 "http://127.0.0.1:$direct_port/noop"
 run direct-c16 2 16 "http://127.0.0.1:$direct_port/noop"
-# The gateway and nginx side by side, alternating, three times each: medians.
+# The gateway and nginx side by side, alternating with the instance alone, three times each:
+# medians (at one connection this machine's latency changes with its load from run to run).
 for i in 1 2 3; do
+  run "direct-c1-$i" 1 1 "http://127.0.0.1:$direct_port/noop"
   run "gw-c1-$i" 1 1 "$gw/noop"
   run "nginx-c1-$i" 1 1 "http://127.0.0.1:$nginx_port/noop"
-  run "gw-c16-$i" 2 16 "$gw/noop"
-  run "nginx-c16-$i" 2 16 "http://127.0.0.1:$nginx_port/noop"
+  run "gw-c16-$i" 2 16 "$gw/noop" "${pids[0]}"
+  run "nginx-c16-$i" 2 16 "http://127.0.0.1:$nginx_port/noop" $(pgrep -P "$nginx_master")
 done
 # median3 FIELD NAME: the median of FIELD (p50, p99, rps) over NAME-1..3.
 median3() { printf '%s\n' "$($1 "$2-1")" "$($1 "$2-2")" "$($1 "$2-3")" | sort -g | sed -n 2p; }
@@ -169,6 +181,8 @@ against() {
   awk -v q="$q" -v w="$w" 'BEGIN { r = q / w; printf "%.0f vs %.0f req/s (x%.3f, target within 10%%: %s)", q, w, r, (r >= 0.9 && r <= 1.1) ? "met" : "MISSED" }'
 }
 
+gw_added=$(awk -v a="$(median3 p50 gw-c1)" -v b="$(median3 p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
+nginx_added=$(awk -v a="$(median3 p50 nginx-c1)" -v b="$(median3 p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
 cat <<EOF
 
 == Summary ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per run)
@@ -183,7 +197,9 @@ quilt bench vs wrk, noop, 1 connection:   $(against noop-c1); quilt bench p50 $(
 quilt bench vs wrk, noop, 16 connections: $(against noop-c16)
 quilt bench vs wrk, relay, 16 connections: $(against relay-c16)
 gateway vs nginx in front of the same noop instance (medians of 3 alternating runs):
-  added p50 at 1 connection (over the instance alone): gateway $(awk -v a="$(median3 p50 gw-c1)" -v b="$(p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }') us, nginx $(awk -v a="$(median3 p50 nginx-c1)" -v b="$(p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }') us
-  requests/s at 16 connections: gateway $(median3 rps gw-c16), nginx $(median3 rps nginx-c16)
-  p99 at 16 connections: gateway $(median3 p99 gw-c16) us, nginx $(median3 p99 nginx-c16) us
+  p50 at 1 connection: gateway $(median3 p50 gw-c1) us, nginx $(median3 p50 nginx-c1) us, the instance alone $(median3 p50 direct-c1) us
+  added p50 at 1 connection (over the instance alone): gateway $gw_added us, nginx $nginx_added us   (target: at most nginx's: $(verdict "$gw_added" "$nginx_added" le))
+  requests/s at 16 connections: gateway $(median3 rps gw-c16), nginx $(median3 rps nginx-c16)   (target: at least nginx's: $(verdict "$(median3 rps gw-c16)" "$(median3 rps nginx-c16)" ge))
+  p99 at 16 connections: gateway $(median3 p99 gw-c16) us, nginx $(median3 p99 nginx-c16) us   (target: at most 1.2x nginx's: $(verdict "$(median3 p99 gw-c16)" "$(awk -v n="$(median3 p99 nginx-c16)" 'BEGIN { print 1.2 * n }')" le))
+  CPU per request at 16 connections: gateway $(median3 cpu gw-c16) us, nginx (its workers) $(median3 cpu nginx-c16) us
 EOF
