@@ -15,18 +15,21 @@
 #     most nginx's), requests/s at 16 connections (at least nginx's), p99 at 16 connections (at
 #     most 1.2x nginx's), and the CPU each proxy spends per request at 16 connections
 #
-# Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT]
+# Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT] [--rounds N]
+#   --rounds N: alternating rounds of the nginx comparison (default 3; medians over them)
 # Prints wrk's output and a summary; docs/PERFORMANCE.md ("Platform") records the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
 port=18431
+rounds=3
 while (($#)); do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
-    *) echo "usage: $0 [--duration SECONDS] [--port PORT]" >&2; exit 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration SECONDS] [--port PORT] [--rounds N]" >&2; exit 2 ;;
   esac
 done
 direct_port=$((port + 1))
@@ -159,17 +162,21 @@ run relay-c16 2 16 "$gw/relay"
 qbench relay-c16-qb 16 "$gw/relay"
 run direct-c1 1 1 "http://127.0.0.1:$direct_port/noop"
 run direct-c16 2 16 "http://127.0.0.1:$direct_port/noop"
-# The gateway and nginx side by side, alternating with the instance alone, three times each:
+# The gateway and nginx side by side, alternating with the instance alone, $rounds times each:
 # medians (at one connection this machine's latency changes with its load from run to run).
-for i in 1 2 3; do
+for i in $(seq "$rounds"); do
   run "direct-c1-$i" 1 1 "http://127.0.0.1:$direct_port/noop"
   run "gw-c1-$i" 1 1 "$gw/noop"
   run "nginx-c1-$i" 1 1 "http://127.0.0.1:$nginx_port/noop"
   run "gw-c16-$i" 2 16 "$gw/noop" "${pids[0]}"
   run "nginx-c16-$i" 2 16 "http://127.0.0.1:$nginx_port/noop" $(pgrep -P "$nginx_master")
 done
-# median3 FIELD NAME: the median of FIELD (p50, p99, rps) over NAME-1..3.
-median3() { printf '%s\n' "$($1 "$2-1")" "$($1 "$2-2")" "$($1 "$2-3")" | sort -g | sed -n 2p; }
+# median FIELD NAME: the median of FIELD (p50, p99, rps, cpu) over NAME-1..rounds (the lower
+# middle one when the rounds are even).
+median() {
+  local i
+  for i in $(seq "$rounds"); do "$1" "$2-$i"; echo; done | sort -g | sed -n "$(((rounds + 1) / 2))p"
+}
 
 hop=$(awk -v a="$(p50 relay-c1)" -v b="$(p50 noop-c1)" 'BEGIN { printf "%.1f", a - b }')
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le") ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
@@ -181,8 +188,8 @@ against() {
   awk -v q="$q" -v w="$w" 'BEGIN { r = q / w; printf "%.0f vs %.0f req/s (x%.3f, target within 10%%: %s)", q, w, r, (r >= 0.9 && r <= 1.1) ? "met" : "MISSED" }'
 }
 
-gw_added=$(awk -v a="$(median3 p50 gw-c1)" -v b="$(median3 p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
-nginx_added=$(awk -v a="$(median3 p50 nginx-c1)" -v b="$(median3 p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
+gw_added=$(awk -v a="$(median p50 gw-c1)" -v b="$(median p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
+nginx_added=$(awk -v a="$(median p50 nginx-c1)" -v b="$(median p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
 cat <<EOF
 
 == Summary ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per run)
@@ -196,10 +203,10 @@ noop instance alone, 16 connections:      $(rps direct-c16) req/s, p50 $(p50 dir
 quilt bench vs wrk, noop, 1 connection:   $(against noop-c1); quilt bench p50 $(awk -v v="$(qfield noop-c1-qb p50)" 'BEGIN { printf "%.1f", v * 1000 }') us
 quilt bench vs wrk, noop, 16 connections: $(against noop-c16)
 quilt bench vs wrk, relay, 16 connections: $(against relay-c16)
-gateway vs nginx in front of the same noop instance (medians of 3 alternating runs):
-  p50 at 1 connection: gateway $(median3 p50 gw-c1) us, nginx $(median3 p50 nginx-c1) us, the instance alone $(median3 p50 direct-c1) us
+gateway vs nginx in front of the same noop instance (medians of $rounds alternating runs):
+  p50 at 1 connection: gateway $(median p50 gw-c1) us, nginx $(median p50 nginx-c1) us, the instance alone $(median p50 direct-c1) us
   added p50 at 1 connection (over the instance alone): gateway $gw_added us, nginx $nginx_added us   (target: at most nginx's: $(verdict "$gw_added" "$nginx_added" le))
-  requests/s at 16 connections: gateway $(median3 rps gw-c16), nginx $(median3 rps nginx-c16)   (target: at least nginx's: $(verdict "$(median3 rps gw-c16)" "$(median3 rps nginx-c16)" ge))
-  p99 at 16 connections: gateway $(median3 p99 gw-c16) us, nginx $(median3 p99 nginx-c16) us   (target: at most 1.2x nginx's: $(verdict "$(median3 p99 gw-c16)" "$(awk -v n="$(median3 p99 nginx-c16)" 'BEGIN { print 1.2 * n }')" le))
-  CPU per request at 16 connections: gateway $(median3 cpu gw-c16) us, nginx (its workers) $(median3 cpu nginx-c16) us
+  requests/s at 16 connections: gateway $(median rps gw-c16), nginx $(median rps nginx-c16)   (target: at least nginx's: $(verdict "$(median rps gw-c16)" "$(median rps nginx-c16)" ge))
+  p99 at 16 connections: gateway $(median p99 gw-c16) us, nginx $(median p99 nginx-c16) us   (target: at most 1.2x nginx's: $(verdict "$(median p99 gw-c16)" "$(awk -v n="$(median p99 nginx-c16)" 'BEGIN { print 1.2 * n }')" le))
+  CPU per request at 16 connections: gateway $(median cpu gw-c16) us, nginx (its workers) $(median cpu nginx-c16) us
 EOF
