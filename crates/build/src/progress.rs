@@ -25,7 +25,7 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Starts a stage, e.g. `merge compose-post: optimize (O3)`, with a spinner when they are on.
+    /// Starts a stage, e.g. `merge compose-post: remove dead code`, with a spinner when they are on.
     pub fn start(what: impl Into<String>) -> Stage {
         let what = what.into();
         let spinner = SPINNERS.load(Ordering::Relaxed).then(|| {

@@ -565,7 +565,7 @@ fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
     for stage in [
         "compile members to bitcode (fat LTO)",
         "link modules and rewrite calls",
-        "optimize (O3)",
+        "remove dead code",
         "generate code and link",
     ] {
         let line = format!("quilt: merge hello: {stage}: ");

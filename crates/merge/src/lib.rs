@@ -6,7 +6,9 @@
 //!    bitcode;
 //! 2. **merges**: links the modules in-process (inkwell / LLVM 22) and rewrites every invocation of
 //!    a member into a local call ([`rewrite`]);
-//! 3. **optimizes** the module with LLVM's `default<O3>` pipeline;
+//! 3. **cleans up**: removes what the rewrite left unreachable ([`POST_MERGE_PASSES`]); the code
+//!    itself was optimized before (rustc's fat LTO at O3, clang-22 at -O2), and a second O3 run
+//!    measured slower to merge and to run (docs/PERFORMANCE.md, "Merge time and size");
 //! 4. **links**: emits object code and links it with clang-22.
 //!
 //! Steps 2–4 read only the compiled bitcode: when it is unchanged, the binary comes from the
@@ -69,7 +71,7 @@ pub struct StageTimes {
     pub compile_s: f64,
     /// Loading and linking modules, rewriting call sites.
     pub merge_s: f64,
-    /// LLVM's O3 pipeline.
+    /// The post-merge pipeline ([`POST_MERGE_PASSES`]).
     pub optimize_s: f64,
     /// Object emission and linking with clang-22.
     pub link_s: f64,
@@ -160,6 +162,12 @@ pub fn check_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     }
     Ok(())
 }
+
+/// The LLVM pipeline run over a merged module: dead-code elimination of what the rewrite left
+/// unreferenced. The members arrive optimized (the Rust ones by rustc's fat LTO, the C/C++ ones at
+/// -O2), so `default<O3>` again took 7.4 s of compose-post's merge for 3% more instructions per
+/// request and a larger binary.
+pub const POST_MERGE_PASSES: &str = "globaldce";
 
 /// Merges one group into a binary and installs it.
 pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Result<GroupReport> {
@@ -274,10 +282,10 @@ fn merge_optimize_link(
         .map_err(|e| anyhow!("the rewritten module is invalid: {e}"))?;
     times.merge_s = merging.done();
 
-    let optimizing = stage("optimize (O3)");
+    let optimizing = stage("remove dead code");
     let machine = target_machine()?;
     module
-        .run_passes("default<O3>", &machine, PassBuilderOptions::create())
+        .run_passes(POST_MERGE_PASSES, &machine, PassBuilderOptions::create())
         .map_err(|e| anyhow!("optimizing: {e}"))?;
     times.optimize_s = optimizing.done();
     let ir = if opts.keep_ir {

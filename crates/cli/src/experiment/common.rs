@@ -59,7 +59,7 @@ pub struct MergeInfo {
     pub compile_s: f64,
     /// Seconds linking modules and rewriting call sites.
     pub merge_s: f64,
-    /// Seconds in LLVM's O3 pipeline.
+    /// Seconds in the post-merge pipeline (dead-code elimination).
     pub optimize_s: f64,
     /// Seconds emitting code and linking.
     pub link_s: f64,

@@ -1,7 +1,7 @@
 //! `quilt experiment merge-time` (the reference's merge-time table): seconds to compile (members
-//! to whole-program bitcode with fat LTO), merge (link modules, rewrite call sites), optimize (O3)
-//! and link, and the merged binary's size against its members' own binaries, for compose-post,
-//! compose-review, page-service and read-home-timeline.
+//! to whole-program bitcode with fat LTO), merge (link modules, rewrite call sites), optimize (the
+//! post-merge dead-code elimination) and link, and the merged binary's size against its members'
+//! own binaries, for compose-post, compose-review, page-service and read-home-timeline.
 //!
 //! Every group is merged afresh. The merged crate's `main.rs` is touched first so that cargo redoes
 //! the final compile and fat-LTO step; the members' dependencies (serde, redis, …) stay compiled
@@ -46,7 +46,7 @@ pub struct Row {
     pub compile_s: f64,
     /// Seconds linking modules and rewriting call sites.
     pub merge_s: f64,
-    /// Seconds in LLVM's O3 pipeline.
+    /// Seconds in the post-merge pipeline (dead-code elimination).
     pub optimize_s: f64,
     /// Seconds emitting code and linking.
     pub link_s: f64,
