@@ -64,6 +64,10 @@ pub struct UpArgs {
     /// How emulated hosts are linked: auto, veth (tc netem) or tun (a delay line in quilt).
     #[arg(long, default_value = "auto")]
     pub link: quilt_netem::LinkKind,
+    /// Run Redis and memcached on one more emulated host, --rtt away from the gateway and from
+    /// every instance's host (with --hosts; without it they run in the gateway's namespace).
+    #[arg(long, requires = "hosts")]
+    pub storage_host: bool,
 }
 
 /// How to start an app.
@@ -81,8 +85,9 @@ pub struct UpOptions {
     pub tracing: bool,
     /// OTLP/HTTP collector for spans.
     pub otlp_endpoint: Option<String>,
-    /// Emulated hosts (`--hosts`): instances run on them, round-robin, and the gateway and the
-    /// services listen on the gateway namespace's address, which the calling thread must be in.
+    /// Emulated hosts (`--hosts`): instances run on them, round-robin, and the gateway listens on
+    /// the gateway namespace's address, which the calling thread must be in; the services run on
+    /// the layout's storage host, or beside the gateway when it has none.
     pub hosts: Option<quilt_netem::Layout>,
 }
 
@@ -368,15 +373,18 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
     if opts.fakedb {
         env.push((FAKEDB_ENV.into(), "1".into()));
     } else {
-        let ip = opts
-            .hosts
-            .as_ref()
-            .map_or(Ipv4Addr::LOCALHOST, |h| h.hub_addr);
+        let (ip, prefix) = match &opts.hosts {
+            None => (Ipv4Addr::LOCALHOST, Vec::new()),
+            Some(layout) => match &layout.storage {
+                Some(host) => (host.addr, host.exec_prefix()),
+                None => (layout.hub_addr, Vec::new()),
+            },
+        };
         if manifest.services.redis {
-            services.push(Service::redis_on(ip)?);
+            services.push(Service::redis_at(ip, &prefix)?);
         }
         if manifest.services.memcached {
-            services.push(Service::memcached_on(ip)?);
+            services.push(Service::memcached_at(ip, &prefix)?);
         }
         env.extend(services.iter().map(Service::env));
     }
@@ -701,6 +709,7 @@ fn emulated_hosts(args: &UpArgs) -> Result<Option<quilt_netem::Network>> {
         rtt: args.rtt,
         bandwidth_bps: args.bandwidth,
         link: args.link,
+        storage_host: args.storage_host,
     };
     if let Some(why) = quilt_netem::unsupported_reason() {
         eprintln!("quilt: --hosts {k}: {why}; running on one host");
