@@ -323,4 +323,25 @@ fn unknown_names_and_bad_limits_are_refused() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such experiment"));
+    // Only latency and throughput run on emulated hosts; the others say so before measuring.
+    for name in ["tracing", "fanout-cpu"] {
+        let out = quilt()
+            .args(["experiment", name, "--smoke", "--hosts", "2"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} took --hosts");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "--hosts: experiment {name} does not run on emulated hosts"
+            )),
+            "{stderr}"
+        );
+    }
+    let out = quilt()
+        .args(["experiment", "latency", "--smoke", "--rtt", "1ms"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--hosts"));
 }

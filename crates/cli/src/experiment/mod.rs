@@ -93,6 +93,9 @@ impl Experiment for Solver {
     }
 
     fn run(&self, args: ExperimentArgs) -> anyhow::Result<()> {
+        if args.hosts.is_some() {
+            anyhow::bail!("--hosts: experiment solver does not run on emulated hosts");
+        }
         quilt_solver::cli::run_experiment(SolverExperimentArgs {
             sizes: None,
             trials: None,
@@ -183,7 +186,7 @@ pub fn run_all(args: AllArgs) -> anyhow::Result<()> {
             smoke: false,
             out: Some(args.out.join(name)),
             remerge: args.remerge,
-            replot: false,
+            ..ExperimentArgs::default()
         });
         let secs = t.elapsed().as_secs_f64();
         if let Err(e) = &result {
