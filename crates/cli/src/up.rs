@@ -291,60 +291,72 @@ pub use quilt_harness::deployables as function_deployables;
 pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut out = Vec::new();
     for (d, binary) in MergedDeployment::installed(manifest)? {
-        let root = manifest
-            .function(&d.root)
-            .expect("installed() checks members");
-        // A merged instance runs what an instance of each member would: the members' budgets add
-        // up — memory and CPU (in the deployment file), processes, requests in flight and queued —
-        // so the group gets the budget its members had, and the deployment is not what caps it.
-        // A container merge is a platform of its own, which sandboxes its members.
-        let members: Vec<_> = d
-            .members
-            .iter()
-            .filter_map(|m| manifest.function(m))
-            .collect();
-        let pids = members.iter().map(|f| f.pids).sum();
-        let concurrency = members.iter().map(|f| f.concurrency).sum();
-        let queue = members.iter().map(|f| f.queue).sum();
-        let sandbox = d.kind == Kind::Merged;
-        let (binary, args) = match d.kind {
-            Kind::Merged => (binary, Vec::new()),
-            Kind::Container => (
-                quilt_exe()?,
-                vec![
-                    "__container".to_string(),
-                    manifest.dir.display().to_string(),
-                    "--members".to_string(),
-                    d.members.join(","),
-                ],
-            ),
-        };
-        let deployable = Deployable {
-            name: d.name,
-            binary,
-            args,
-            entry: d.root.clone(),
-            memory_mb: d.memory_mb,
-            cpu: d.cpu,
-            min_instances: root.min_instances,
-            max_instances: root.max_instances,
-            concurrency,
-            queue,
-            timeout: Duration::from_millis(root.timeout_ms),
-            pids,
-            sandbox,
-            env: Vec::new(),
-            members: d.members.clone(),
-            placements: Vec::new(),
-        };
-        if d.serves_root {
-            out.push(Deployable {
-                name: d.root.clone(),
-                ..deployable.clone()
-            });
-        }
-        out.push(deployable);
+        out.extend(group_deployables(manifest, &d, binary)?);
     }
+    Ok(out)
+}
+
+/// The deployables of one merged group `d` served by `binary`: `<root>-merged`, and the root's own
+/// route too when the group serves it, as many instances as the root may have.
+pub fn group_deployables(
+    manifest: &Manifest,
+    d: &MergedDeployment,
+    binary: PathBuf,
+) -> Result<Vec<Deployable>> {
+    let mut out = Vec::new();
+    let root = manifest
+        .function(&d.root)
+        .with_context(|| format!("{}: its root {} is not a function", d.name, d.root))?;
+    // A merged instance runs what an instance of each member would: the members' budgets add
+    // up — memory and CPU (in the deployment file), processes, requests in flight and queued —
+    // so the group gets the budget its members had, and the deployment is not what caps it.
+    // A container merge is a platform of its own, which sandboxes its members.
+    let members: Vec<_> = d
+        .members
+        .iter()
+        .filter_map(|m| manifest.function(m))
+        .collect();
+    let pids = members.iter().map(|f| f.pids).sum();
+    let concurrency = members.iter().map(|f| f.concurrency).sum();
+    let queue = members.iter().map(|f| f.queue).sum();
+    let sandbox = d.kind == Kind::Merged;
+    let (binary, args) = match d.kind {
+        Kind::Merged => (binary, Vec::new()),
+        Kind::Container => (
+            quilt_exe()?,
+            vec![
+                "__container".to_string(),
+                manifest.dir.display().to_string(),
+                "--members".to_string(),
+                d.members.join(","),
+            ],
+        ),
+    };
+    let deployable = Deployable {
+        name: d.name.clone(),
+        binary,
+        args,
+        entry: d.root.clone(),
+        memory_mb: d.memory_mb,
+        cpu: d.cpu,
+        min_instances: root.min_instances,
+        max_instances: root.max_instances,
+        concurrency,
+        queue,
+        timeout: Duration::from_millis(root.timeout_ms),
+        pids,
+        sandbox,
+        env: Vec::new(),
+        members: d.members.clone(),
+        placements: Vec::new(),
+    };
+    if d.serves_root {
+        out.push(Deployable {
+            name: d.root.clone(),
+            ..deployable.clone()
+        });
+    }
+    out.push(deployable);
     Ok(out)
 }
 
@@ -359,11 +371,17 @@ pub fn quilt_exe() -> Result<PathBuf> {
 /// Every deployable of an app: its functions and its installed merged binaries (a merged group
 /// that serves its root's route takes the root's place).
 pub fn deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
-    let merged = merged_deployables(manifest)?;
-    let mut all = function_deployables(manifest);
-    all.retain(|f| !merged.iter().any(|m| m.name == f.name));
-    all.extend(merged);
-    Ok(all)
+    Ok(with_groups(
+        function_deployables(manifest),
+        merged_deployables(manifest)?,
+    ))
+}
+
+/// `functions` with `merged` deployables added, each taking the place of a function of its name.
+pub fn with_groups(mut functions: Vec<Deployable>, merged: Vec<Deployable>) -> Vec<Deployable> {
+    functions.retain(|f| !merged.iter().any(|m| m.name == f.name));
+    functions.extend(merged);
+    functions
 }
 
 /// Starts the app's services and platform (binaries must be built).

@@ -11,7 +11,7 @@
 //! | `merge-time` | merge-time table | Compile, merge, optimize and link time and binary sizes of four workflows. |
 //! | `latency` | Figure 7 | Median and p99 latency per workflow, baseline against merged, sync and async, real storage. |
 //! | `throughput` | Figures 8a/8b | compose-post (fake database): latency against throughput, baseline, merged and container merge. |
-//! | `fanout-cpu` | Figure 8c | nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two. |
+//! | `fanout-cpu` | Figure 8c | nearby-cinema-top under a CPU limit: baseline, merge-all, the split into two and the solver's plan. |
 //!
 //! `--quick` runs finish in a few minutes on a 2-core machine once the apps are built; the hidden
 //! `--smoke` runs are the test suite's. An unchanged group comes from the merge cache, so that a
