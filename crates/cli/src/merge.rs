@@ -152,12 +152,19 @@ pub fn run(args: MergeArgs) -> Result<()> {
     crate::verify::check(&verifications)
 }
 
-/// The groups of a plan with more than one member, as trees (a lone function needs no merge).
+/// The groups of a plan file with more than one member, as trees (a lone function needs no merge).
 pub fn plan_trees(path: &std::path::Path) -> Result<Vec<Tree>> {
-    let plan = quilt_solver::Plan::read(path)?;
+    group_trees(
+        &quilt_solver::Plan::read(path)?,
+        &path.display().to_string(),
+    )
+}
+
+/// The groups of `plan` with more than one member, as trees; `source` names the plan in errors.
+pub fn group_trees(plan: &quilt_solver::Plan, source: &str) -> Result<Vec<Tree>> {
     let mut trees = Vec::new();
     for group in plan.groups.iter().filter(|g| g.members.len() > 1) {
-        let label = PathBuf::from(format!("{} (group '{}')", path.display(), group.root));
+        let label = PathBuf::from(format!("{source} (group '{}')", group.root));
         trees.push(Tree::parse(&label, &quilt_solver::Plan::func_tree(group))?);
     }
     Ok(trees)

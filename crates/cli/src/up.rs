@@ -64,6 +64,10 @@ pub struct UpArgs {
     /// How emulated hosts are linked: auto, veth (tc netem) or tun (a delay line in quilt).
     #[arg(long, default_value = "auto")]
     pub link: quilt_netem::LinkKind,
+    /// Run Redis and memcached on one more emulated host, --rtt away from the gateway and from
+    /// every instance's host (with --hosts; without it they run in the gateway's namespace).
+    #[arg(long, requires = "hosts")]
+    pub storage_host: bool,
 }
 
 /// How to start an app.
@@ -81,8 +85,9 @@ pub struct UpOptions {
     pub tracing: bool,
     /// OTLP/HTTP collector for spans.
     pub otlp_endpoint: Option<String>,
-    /// Emulated hosts (`--hosts`): instances run on them, round-robin, and the gateway and the
-    /// services listen on the gateway namespace's address, which the calling thread must be in.
+    /// Emulated hosts (`--hosts`): instances run on them, round-robin, and the gateway listens on
+    /// the gateway namespace's address, which the calling thread must be in; the services run on
+    /// the layout's storage host, or beside the gateway when it has none.
     pub hosts: Option<quilt_netem::Layout>,
 }
 
@@ -286,60 +291,72 @@ pub use quilt_harness::deployables as function_deployables;
 pub fn merged_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut out = Vec::new();
     for (d, binary) in MergedDeployment::installed(manifest)? {
-        let root = manifest
-            .function(&d.root)
-            .expect("installed() checks members");
-        // A merged instance runs what an instance of each member would: the members' budgets add
-        // up — memory and CPU (in the deployment file), processes, requests in flight and queued —
-        // so the group gets the budget its members had, and the deployment is not what caps it.
-        // A container merge is a platform of its own, which sandboxes its members.
-        let members: Vec<_> = d
-            .members
-            .iter()
-            .filter_map(|m| manifest.function(m))
-            .collect();
-        let pids = members.iter().map(|f| f.pids).sum();
-        let concurrency = members.iter().map(|f| f.concurrency).sum();
-        let queue = members.iter().map(|f| f.queue).sum();
-        let sandbox = d.kind == Kind::Merged;
-        let (binary, args) = match d.kind {
-            Kind::Merged => (binary, Vec::new()),
-            Kind::Container => (
-                quilt_exe()?,
-                vec![
-                    "__container".to_string(),
-                    manifest.dir.display().to_string(),
-                    "--members".to_string(),
-                    d.members.join(","),
-                ],
-            ),
-        };
-        let deployable = Deployable {
-            name: d.name,
-            binary,
-            args,
-            entry: d.root.clone(),
-            memory_mb: d.memory_mb,
-            cpu: d.cpu,
-            min_instances: root.min_instances,
-            max_instances: root.max_instances,
-            concurrency,
-            queue,
-            timeout: Duration::from_millis(root.timeout_ms),
-            pids,
-            sandbox,
-            env: Vec::new(),
-            members: d.members.clone(),
-            placements: Vec::new(),
-        };
-        if d.serves_root {
-            out.push(Deployable {
-                name: d.root.clone(),
-                ..deployable.clone()
-            });
-        }
-        out.push(deployable);
+        out.extend(group_deployables(manifest, &d, binary)?);
     }
+    Ok(out)
+}
+
+/// The deployables of one merged group `d` served by `binary`: `<root>-merged`, and the root's own
+/// route too when the group serves it, as many instances as the root may have.
+pub fn group_deployables(
+    manifest: &Manifest,
+    d: &MergedDeployment,
+    binary: PathBuf,
+) -> Result<Vec<Deployable>> {
+    let mut out = Vec::new();
+    let root = manifest
+        .function(&d.root)
+        .with_context(|| format!("{}: its root {} is not a function", d.name, d.root))?;
+    // A merged instance runs what an instance of each member would: the members' budgets add
+    // up — memory and CPU (in the deployment file), processes, requests in flight and queued —
+    // so the group gets the budget its members had, and the deployment is not what caps it.
+    // A container merge is a platform of its own, which sandboxes its members.
+    let members: Vec<_> = d
+        .members
+        .iter()
+        .filter_map(|m| manifest.function(m))
+        .collect();
+    let pids = members.iter().map(|f| f.pids).sum();
+    let concurrency = members.iter().map(|f| f.concurrency).sum();
+    let queue = members.iter().map(|f| f.queue).sum();
+    let sandbox = d.kind == Kind::Merged;
+    let (binary, args) = match d.kind {
+        Kind::Merged => (binary, Vec::new()),
+        Kind::Container => (
+            quilt_exe()?,
+            vec![
+                "__container".to_string(),
+                manifest.dir.display().to_string(),
+                "--members".to_string(),
+                d.members.join(","),
+            ],
+        ),
+    };
+    let deployable = Deployable {
+        name: d.name.clone(),
+        binary,
+        args,
+        entry: d.root.clone(),
+        memory_mb: d.memory_mb,
+        cpu: d.cpu,
+        min_instances: root.min_instances,
+        max_instances: root.max_instances,
+        concurrency,
+        queue,
+        timeout: Duration::from_millis(root.timeout_ms),
+        pids,
+        sandbox,
+        env: Vec::new(),
+        members: d.members.clone(),
+        placements: Vec::new(),
+    };
+    if d.serves_root {
+        out.push(Deployable {
+            name: d.root.clone(),
+            ..deployable.clone()
+        });
+    }
+    out.push(deployable);
     Ok(out)
 }
 
@@ -354,11 +371,17 @@ pub fn quilt_exe() -> Result<PathBuf> {
 /// Every deployable of an app: its functions and its installed merged binaries (a merged group
 /// that serves its root's route takes the root's place).
 pub fn deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
-    let merged = merged_deployables(manifest)?;
-    let mut all = function_deployables(manifest);
-    all.retain(|f| !merged.iter().any(|m| m.name == f.name));
-    all.extend(merged);
-    Ok(all)
+    Ok(with_groups(
+        function_deployables(manifest),
+        merged_deployables(manifest)?,
+    ))
+}
+
+/// `functions` with `merged` deployables added, each taking the place of a function of its name.
+pub fn with_groups(mut functions: Vec<Deployable>, merged: Vec<Deployable>) -> Vec<Deployable> {
+    functions.retain(|f| !merged.iter().any(|m| m.name == f.name));
+    functions.extend(merged);
+    functions
 }
 
 /// Starts the app's services and platform (binaries must be built).
@@ -368,15 +391,18 @@ pub async fn start(manifest: &Manifest, opts: &UpOptions) -> Result<RunningApp> 
     if opts.fakedb {
         env.push((FAKEDB_ENV.into(), "1".into()));
     } else {
-        let ip = opts
-            .hosts
-            .as_ref()
-            .map_or(Ipv4Addr::LOCALHOST, |h| h.hub_addr);
+        let (ip, prefix) = match &opts.hosts {
+            None => (Ipv4Addr::LOCALHOST, Vec::new()),
+            Some(layout) => match &layout.storage {
+                Some(host) => (host.addr, host.exec_prefix()),
+                None => (layout.hub_addr, Vec::new()),
+            },
+        };
         if manifest.services.redis {
-            services.push(Service::redis_on(ip)?);
+            services.push(Service::redis_at(ip, &prefix)?);
         }
         if manifest.services.memcached {
-            services.push(Service::memcached_on(ip)?);
+            services.push(Service::memcached_at(ip, &prefix)?);
         }
         env.extend(services.iter().map(Service::env));
     }
@@ -701,6 +727,7 @@ fn emulated_hosts(args: &UpArgs) -> Result<Option<quilt_netem::Network>> {
         rtt: args.rtt,
         bandwidth_bps: args.bandwidth,
         link: args.link,
+        storage_host: args.storage_host,
     };
     if let Some(why) = quilt_netem::unsupported_reason() {
         eprintln!("quilt: --hosts {k}: {why}; running on one host");

@@ -271,12 +271,30 @@ fn netns_pids(ns: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
+/// Whether emulated hosts can be made here (root and iproute2); says why not when not.
+fn namespaces_available() -> bool {
     let root = oci::is_root();
     let ip = Command::new("ip").arg("-V").output().is_ok();
     if !root || !ip {
         eprintln!("skipped: emulated hosts need root and iproute2 (root: {root}, ip: {ip})");
+    }
+    root && ip
+}
+
+/// Stops `quilt up` with SIGTERM and checks that it removed every namespace it made.
+fn stop_and_check_namespaces_removed(up: Up) {
+    let pid = up.pid();
+    up.stop_with("TERM");
+    let left: Vec<String> = namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("quilt-{pid}-")))
+        .collect();
+    assert!(left.is_empty(), "namespaces left after shutdown: {left:?}");
+}
+
+#[test]
+fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
+    if !namespaces_available() {
         return;
     }
     hello_dir();
@@ -319,13 +337,7 @@ fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
                 assert!(!netns_pids(&ns).is_empty(), "{ns} runs an instance");
             }
         }
-        let pid = up.pid();
-        up.stop_with("TERM");
-        let left: Vec<String> = namespaces()
-            .into_iter()
-            .filter(|n| n.starts_with(&format!("quilt-{pid}-")))
-            .collect();
-        assert!(left.is_empty(), "namespaces left after shutdown: {left:?}");
+        stop_and_check_namespaces_removed(up);
         eprintln!("p50 of hello, {label}: {p50:?}");
         measured.push(p50);
     }
@@ -341,4 +353,140 @@ fn emulated_hosts_serve_hello_and_add_the_round_trip_to_every_hop() {
         delayed < Duration::from_millis(200),
         "p50 {delayed:?} is far above the round trips asked for"
     );
+}
+
+/// Median round trip of `request` to a TCP server at `addr`, from network namespace `ns` (a
+/// thread of this process enters it), over one connection, after it answered once.
+fn round_trip_from(ns: &str, addr: SocketAddr, request: &'static [u8], n: usize) -> Duration {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        // SAFETY: setns on a namespace file this thread holds; affects this thread only.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut ask = || {
+            let t = Instant::now();
+            stream.write_all(request).unwrap();
+            let mut buf = [0u8; 256];
+            let got = stream.read(&mut buf).unwrap();
+            assert!(got > 0, "{addr} closed the connection");
+            t.elapsed()
+        };
+        ask();
+        let mut times: Vec<Duration> = (0..n).map(|_| ask()).collect();
+        times.sort();
+        times[n / 2]
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn a_storage_host_serves_redis_and_memcached_one_round_trip_from_every_host() {
+    if !namespaces_available() {
+        return;
+    }
+    // examples/hello with Redis and memcached asked for: its binaries, a manifest with services.
+    let hello = hello_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("hello");
+    std::fs::create_dir_all(app.join(".quilt")).unwrap();
+    for part in ["functions", "workflows", ".quilt/bin"] {
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(hello.join(part))
+            .arg(app.join(part))
+            .status()
+            .unwrap();
+        assert!(copied.success(), "copying {part}");
+    }
+    let manifest = std::fs::read_to_string(hello.join("quilt.toml")).unwrap();
+    std::fs::write(
+        app.join("quilt.toml"),
+        format!("{manifest}\n[services]\nredis = true\nmemcached = true\n"),
+    )
+    .unwrap();
+
+    let rtt = Duration::from_millis(2);
+    let up = Up::with_args(
+        &app,
+        &[
+            "--no-build",
+            "--hosts",
+            "2",
+            "--rtt",
+            "2ms",
+            "--storage-host",
+        ],
+    );
+    let pid = up.pid();
+    // hello runs (its instances start, on the hosts), and gets the storage host's addresses.
+    p50_hello(&up, 3);
+    let log = up.log();
+    let services = log
+        .lines()
+        .find_map(|l| l.split_once("; services: ").map(|(_, s)| s.to_string()))
+        .unwrap_or_else(|| panic!("no services line:\n{log}"));
+    let addr_of = |kind: &str| -> SocketAddr {
+        let rest = services
+            .split(", ")
+            .find_map(|s| s.strip_prefix(&format!("{kind} on ")))
+            .unwrap_or_else(|| panic!("{kind} not in {services:?}"));
+        rest.trim().parse().unwrap()
+    };
+    let (redis, memcached) = (addr_of("redis"), addr_of("memcached"));
+    let storage_ns = format!("quilt-{pid}-st");
+    assert!(namespaces().contains(&storage_ns), "{storage_ns} exists");
+    let commands: Vec<String> = netns_pids(&storage_ns)
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    for kind in ["redis-server", "memcached"] {
+        assert!(
+            commands.iter().any(|c| c == kind),
+            "{kind} runs on the storage host: {commands:?}"
+        );
+    }
+    // Both listen on the storage host's address (10.213.N.2), not on loopback or the gateway's.
+    for a in [redis, memcached] {
+        let octets = match a.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets(),
+            other => panic!("{other}"),
+        };
+        assert_eq!((octets[0], octets[1], octets[3]), (10, 213, 2), "{a}");
+    }
+    // The functions' instances were told these addresses.
+    let instance = netns_pids(&format!("quilt-{pid}-h0"))
+        .into_iter()
+        .find_map(|p| std::fs::read(format!("/proc/{p}/environ")).ok())
+        .expect("an instance runs on h0");
+    let environ = String::from_utf8_lossy(&instance);
+    assert!(
+        environ.contains(&format!("QUILT_REDIS_ADDR={redis}"))
+            && environ.contains(&format!("QUILT_MEMCACHED_ADDR={memcached}")),
+        "{environ}"
+    );
+    // A round trip to either costs the link's round trip from an instance's host and from the
+    // gateway's namespace alike — once, not twice (every two hosts are one rtt apart).
+    for ns in [format!("quilt-{pid}-h0"), format!("quilt-{pid}-gw")] {
+        for (what, addr, request) in [
+            ("redis", redis, &b"PING\r\n"[..]),
+            ("memcached", memcached, &b"version\r\n"[..]),
+        ] {
+            let t = round_trip_from(&ns, addr, request, 15);
+            eprintln!("{what} from {ns}: p50 {t:?}");
+            assert!(
+                t >= rtt,
+                "{what} from {ns} answered in {t:?}, under the rtt {rtt:?}"
+            );
+            assert!(
+                t < rtt * 2,
+                "{what} from {ns} took {t:?}: more than one round trip of {rtt:?}"
+            );
+        }
+    }
+    stop_and_check_namespaces_removed(up);
 }

@@ -299,8 +299,30 @@ fn fanout_cpu_on_the_hotel_app_when_it_builds() {
         .chain(BENCH_COLUMNS)
         .copied()
         .collect();
+    let installed = || {
+        let dir = root().join("apps/hotel-reservation/.quilt/merged");
+        // Every file's name, and what each deployment file says (members, limits).
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| {
+                    let path = e.ok()?.path();
+                    let name = path.file_name()?.to_str()?.to_string();
+                    let said = if name.ends_with(".json") {
+                        std::fs::read_to_string(&path).ok()?
+                    } else {
+                        String::new()
+                    };
+                    Some((name, said))
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    };
+    let before = installed();
     let (_dir, json) = smoke("fanout-cpu", &cols);
-    for d in ["baseline", "merge-all", "split"] {
+    for d in ["baseline", "merge-all", "split", "solver"] {
         let rows = rows_where(&json, "deployment", d);
         assert_eq!(rows.len(), 2, "{d}");
         for r in rows {
@@ -309,6 +331,23 @@ fn fanout_cpu_on_the_hotel_app_when_it_builds() {
     }
     assert_eq!(json["config"]["cpu_per_instance"], 1.0);
     assert!(json["summary"]["peak_change"]["split"].is_number());
+    assert!(json["summary"]["peak_change"]["solver"].is_number());
+    // The solver's plan was made against the deployment's limits and is recorded with its merges.
+    let plan = &json["extra"]["solver_plan"];
+    assert_eq!(plan["cpu_limit"], 1.0);
+    assert!(plan["plan"]["groups"]
+        .as_array()
+        .is_some_and(|g| !g.is_empty()));
+    assert!(json["extra"]["solver_merges"].is_array());
+    // The solver's groups were merged aside: the app's merged deployments are as they were (when
+    // there were none, the run installed merge-all's and split's).
+    if !before.is_empty() {
+        assert_eq!(
+            installed(),
+            before,
+            "the app's installed merged deployments changed"
+        );
+    }
 }
 
 #[test]
@@ -325,4 +364,25 @@ fn unknown_names_and_bad_limits_are_refused() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such experiment"));
+    // Only latency and throughput run on emulated hosts; the others say so before measuring.
+    for name in ["tracing", "fanout-cpu"] {
+        let out = quilt()
+            .args(["experiment", name, "--smoke", "--hosts", "2"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} took --hosts");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "--hosts: experiment {name} does not run on emulated hosts"
+            )),
+            "{stderr}"
+        );
+    }
+    let out = quilt()
+        .args(["experiment", "latency", "--smoke", "--rtt", "1ms"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--hosts"));
 }

@@ -128,6 +128,67 @@ pub struct ExperimentArgs {
     /// Redraw the summary and plot of the run in --out from its JSON, measuring nothing.
     #[arg(long, hide = true)]
     pub replot: bool,
+    /// Run every deployment on K emulated hosts (network namespaces; needs root and iproute2),
+    /// with Redis and memcached on a host of their own (`quilt up --hosts K --storage-host`).
+    #[arg(long, value_name = "K")]
+    pub hosts: Option<usize>,
+    /// Round-trip time between any two emulated hosts, gateway's included [default with --hosts:
+    /// 200us].
+    #[arg(long, requires = "hosts", value_parser = humantime::parse_duration)]
+    pub rtt: Option<std::time::Duration>,
+}
+
+/// The round trip between emulated hosts when `--hosts` is given without `--rtt`: the reference's
+/// cluster's.
+pub const DEFAULT_RTT: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The emulated network an experiment ran on (`--hosts K --rtt D`), as its results record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSetting {
+    /// Hosts the instances run on.
+    pub hosts: usize,
+    /// Round trip between any two hosts (the gateway's and the storage host's included), µs.
+    pub rtt_us: u64,
+    /// Redis and memcached ran on a host of their own.
+    pub storage_host: bool,
+}
+
+impl NetworkSetting {
+    /// The round trip.
+    pub fn rtt(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.rtt_us)
+    }
+
+    /// The command-line flags that ask for it (with a leading space).
+    pub fn flags(&self) -> String {
+        format!(" --hosts {} --rtt {}us", self.hosts, self.rtt_us)
+    }
+
+    /// One line for a summary.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} emulated hosts for the instances{}, round trip {} µs between any two hosts (the \
+             gateway's included)",
+            self.hosts,
+            if self.storage_host {
+                " and one for Redis and memcached"
+            } else {
+                ""
+            },
+            self.rtt_us
+        )
+    }
+}
+
+impl ExperimentArgs {
+    /// The emulated network asked for (`--hosts`, with `--rtt` or [`DEFAULT_RTT`]), or None.
+    pub fn network(&self) -> Option<NetworkSetting> {
+        self.hosts.map(|hosts| NetworkSetting {
+            hosts,
+            rtt_us: self.rtt.unwrap_or(DEFAULT_RTT).as_micros() as u64,
+            storage_host: true,
+        })
+    }
 }
 
 /// How long an experiment runs.
@@ -354,6 +415,8 @@ pub struct Recorder<R> {
     pub notes: Vec<String>,
     /// Structured extras for the JSON (merge reports, plans).
     pub extra: Map<String, Value>,
+    /// The emulated network the run asked for (None: one host, loopback).
+    pub network: Option<NetworkSetting>,
     columns: Vec<&'static str>,
     machine: Machine,
     started: Instant,
@@ -363,12 +426,32 @@ pub struct Recorder<R> {
 }
 
 impl<R: Serialize + DeserializeOwned> Recorder<R> {
-    /// Starts an experiment: prepares the environment and the output folder.
+    /// Starts an experiment that runs on one host: prepares the environment and the output folder.
+    /// Refuses `--hosts`.
     pub fn new(
         name: &'static str,
         args: &ExperimentArgs,
         columns: &[&'static str],
     ) -> Result<Recorder<R>> {
+        if args.hosts.is_some() {
+            anyhow::bail!(
+                "--hosts: experiment {name} does not run on emulated hosts (it measures on one \
+                 host only); leave --hosts and --rtt out"
+            );
+        }
+        Recorder::on_network(name, args, columns)
+    }
+
+    /// Starts an experiment that can run on emulated hosts (`--hosts`, `--rtt`: recorded in
+    /// [`Recorder::network`], the command and the results): as [`Recorder::new`] otherwise.
+    pub fn on_network(
+        name: &'static str,
+        args: &ExperimentArgs,
+        columns: &[&'static str],
+    ) -> Result<Recorder<R>> {
+        if args.hosts == Some(0) {
+            anyhow::bail!("--hosts 0: at least one emulated host is needed");
+        }
         prepare_env()?;
         let mode = Mode::from_flags(args.quick, args.smoke);
         let out = args
@@ -376,7 +459,11 @@ impl<R: Serialize + DeserializeOwned> Recorder<R> {
             .clone()
             .unwrap_or_else(|| PathBuf::from("results").join(name));
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let network = args.network();
         let mut command = format!("quilt experiment {name}{}", mode.flag());
+        if let Some(n) = &network {
+            command.push_str(&n.flags());
+        }
         if let Some(o) = &args.out {
             let _ = write!(command, " --out {}", o.display());
         }
@@ -391,6 +478,7 @@ impl<R: Serialize + DeserializeOwned> Recorder<R> {
             rows: Vec::new(),
             notes: Vec::new(),
             extra: Map::new(),
+            network,
             columns: columns.to_vec(),
             machine: Machine::describe(),
             started: Instant::now(),
@@ -450,6 +538,7 @@ impl<R: Serialize + DeserializeOwned> Recorder<R> {
             "seconds": seconds,
             "partial": partial,
             "machine": self.machine,
+            "network": self.network,
             "config": self.config,
             "summary": report.summary,
             "rows": self.rows,
@@ -473,6 +562,14 @@ impl<R: Serialize + DeserializeOwned> Recorder<R> {
         }
         let _ = writeln!(md, "- Command: `{}`", self.command);
         let _ = writeln!(md, "- Machine: {}", self.machine.line());
+        let _ = writeln!(
+            md,
+            "- Network: {}",
+            self.network.map_or_else(
+                || "one host (gateway, instances and storage on loopback)".to_string(),
+                |n| n.describe()
+            )
+        );
         let _ = writeln!(md, "- Mode: {:?}; took {seconds} s", self.mode);
         let _ = writeln!(
             md,
@@ -524,7 +621,7 @@ pub fn replot<R: Serialize + DeserializeOwned>(
     columns: &[&'static str],
     report: fn(&Recorder<R>) -> Result<Report>,
 ) -> Result<()> {
-    let mut rec = Recorder::new(name, args, columns)?;
+    let mut rec = Recorder::on_network(name, args, columns)?;
     let path = rec.path("json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("--replot: reading {}", path.display()))?;
@@ -539,6 +636,7 @@ pub fn replot<R: Serialize + DeserializeOwned>(
         .with_context(|| format!("reading the rows of {}", path.display()))?;
     rec.notes = serde_json::from_value(doc["notes"].clone()).unwrap_or_default();
     rec.machine = serde_json::from_value(doc["machine"].clone())?;
+    rec.network = serde_json::from_value(doc["network"].clone()).unwrap_or_default();
     rec.started_unix = doc["started_unix"].as_u64().unwrap_or_default();
     rec.seconds = doc["seconds"].as_f64();
     let result = match doc["partial"].as_str() {
@@ -633,6 +731,52 @@ mod tests {
         let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
         assert!(md.contains("PARTIAL RESULTS") && md.contains("platform died"));
         assert!(md.contains("quilt experiment latency --smoke --out"));
+        assert!(md.contains("- Network: one host"), "{md}");
+        assert_eq!(doc["network"], Value::Null);
+    }
+
+    #[test]
+    fn hosts_are_refused_by_one_host_experiments_and_recorded_by_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ExperimentArgs {
+            smoke: true,
+            out: Some(dir.path().join("y")),
+            hosts: Some(3),
+            ..Default::default()
+        };
+        let err = Recorder::<Value>::new("tracing", &args, &["a"])
+            .err()
+            .expect("refused");
+        assert!(
+            format!("{err:#}").contains("--hosts: experiment tracing does not run on emulated"),
+            "{err:#}"
+        );
+        let rec: Recorder<Value> = Recorder::on_network("latency", &args, &["a"]).unwrap();
+        let expected = NetworkSetting {
+            hosts: 3,
+            rtt_us: 200,
+            storage_host: true,
+        };
+        assert_eq!(rec.network, Some(expected));
+        assert!(
+            rec.command.contains("--hosts 3 --rtt 200us"),
+            "{}",
+            rec.command
+        );
+        rec.finish(Ok(()), Ok(Report::default())).unwrap();
+        let out = dir.path().join("y");
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("latency.json")).unwrap())
+                .unwrap();
+        assert_eq!(doc["network"]["hosts"], 3);
+        assert_eq!(doc["network"]["rtt_us"], 200);
+        let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        assert!(md.contains("- Network: 3 emulated hosts"), "{md}");
+        let zero = ExperimentArgs {
+            hosts: Some(0),
+            ..args
+        };
+        assert!(Recorder::<Value>::on_network("latency", &zero, &["a"]).is_err());
     }
 
     #[test]

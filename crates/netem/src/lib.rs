@@ -5,20 +5,25 @@
 //!
 //! ```text
 //!   root namespace:  127.0.0.1:<port>  ──forwarder──┐        (users, `quilt invoke`)
-//!   quilt-<pid>-gw:  gateway + services on 10.213.N.1 ◄─────┘
-//!                      │ link: one-way delay rtt/2 (+ bandwidth) each way
+//!   quilt-<pid>-gw:  gateway (+ services) on 10.213.N.1 ◄───┘
+//!                      │ every pair of namespaces: round trip rtt (+ bandwidth per host link)
 //!   quilt-<pid>-h<i>: instances on 10.213.N.(10+i), i = 0..K-1   (N = pid % 250)
+//!   quilt-<pid>-st:   Redis and memcached on 10.213.N.2 (with a storage host)
 //! ```
 //!
 //! The `quilt up` process enters the gateway's namespace (`gw`) before it starts its runtime, so
-//! the gateway, its connections to instances and the storage services live there; a listener bound
-//! beforehand in the root namespace forwards users' connections to the gateway. Instances run under
-//! `ip netns exec quilt-<pid>-h<i>` and bind `$QUILT_BIND` (their host's address).
+//! the gateway, its connections to instances and (without a storage host) the storage services
+//! live there; a listener bound beforehand in the root namespace forwards users' connections to the
+//! gateway. Instances run under `ip netns exec quilt-<pid>-h<i>` and bind `$QUILT_BIND` (their
+//! host's address); with a storage host, the services run under `ip netns exec quilt-<pid>-st`.
+//! Every two namespaces are one round trip `rtt` apart, as machines on one switch are: an instance
+//! reaches the storage host in `rtt`, not in two of the gateway's hops.
 //!
 //! Two kinds of link:
 //!
-//! - `veth`: a veth pair per host, the gateway side on a bridge, with `tc netem delay rtt/2` (and
-//!   `rate`) on both ends — the kernel does the delaying. Needs `sch_netem`.
+//! - `veth`: a veth pair per namespace (the gateway's too), one end on a bridge in the gateway's
+//!   namespace, with `tc netem delay rtt/4` (and the host's `rate`) on both ends — the kernel does
+//!   the delaying; a packet crosses two such pairs between any two namespaces. Needs `sch_netem`.
 //! - `tun`: a TUN device in every namespace and a delay line in this process that reads each
 //!   packet and writes it to the destination's TUN device rtt/2 later (serialized at the
 //!   bandwidth, if one is given). Works on kernels without netem (such as this project's CI).
@@ -75,6 +80,8 @@ pub struct HostsConfig {
     pub bandwidth_bps: Option<u64>,
     /// How to link hosts.
     pub link: LinkKind,
+    /// One more host for the storage services (Redis, memcached), linked as the others are.
+    pub storage_host: bool,
 }
 
 /// One emulated host.
@@ -105,6 +112,8 @@ pub struct Layout {
     pub hub_addr: Ipv4Addr,
     /// The hosts instances run on.
     pub hosts: Vec<Host>,
+    /// The host the storage services run on (None: the gateway's namespace).
+    pub storage: Option<Host>,
     /// The kind of link in use.
     pub link: LinkKind,
     /// Round-trip time gateway ↔ host.
@@ -114,16 +123,25 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Every host linked to the gateway's namespace: the instances' hosts, then the storage host.
+    pub fn leaves(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().chain(self.storage.iter())
+    }
+
     /// A one-line description.
     pub fn describe(&self) -> String {
         format!(
-            "{} emulated hosts ({}) linked to the gateway's namespace {} ({}) by {} links, rtt {:?}{}",
+            "{} emulated hosts ({}){} linked to the gateway's namespace {} ({}) by {} links, rtt {:?}{}",
             self.hosts.len(),
             self.hosts
                 .iter()
                 .map(|h| h.addr.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
+            self.storage
+                .as_ref()
+                .map(|s| format!(" and a storage host ({})", s.addr))
+                .unwrap_or_default(),
             self.hub_netns,
             self.hub_addr,
             match self.link {
@@ -273,11 +291,16 @@ impl Network {
                 addr: Ipv4Addr::new(10, 213, n, 10 + i as u8),
             })
             .collect();
+        let storage = cfg.storage_host.then(|| Host {
+            netns: format!("{PREFIX}{pid}-st"),
+            addr: Ipv4Addr::new(10, 213, n, 2),
+        });
         let mut net = Network {
             layout: Layout {
                 hub_netns: hub_netns.clone(),
                 hub_addr,
                 hosts: hosts.clone(),
+                storage: storage.clone(),
                 link: cfg.link,
                 rtt: cfg.rtt,
                 bandwidth_bps: cfg.bandwidth_bps,
@@ -285,7 +308,10 @@ impl Network {
             created: Vec::new(),
             relay: None,
         };
-        for ns in std::iter::once(&hub_netns).chain(hosts.iter().map(|h| &h.netns)) {
+        let names: Vec<String> = std::iter::once(hub_netns.clone())
+            .chain(net.layout.leaves().map(|h| h.netns.clone()))
+            .collect();
+        for ns in &names {
             run(&["ip", "netns", "add", ns])?;
             net.created.push(ns.clone());
             run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
@@ -321,44 +347,43 @@ impl Network {
 
     fn link_veth(&mut self, cfg: &HostsConfig) -> Result<()> {
         let hub = self.layout.hub_netns.clone();
-        let hub_cidr = format!("{}/24", self.layout.hub_addr);
         run(&["ip", "-n", &hub, "link", "add", "qbr", "type", "bridge"])?;
-        run(&["ip", "-n", &hub, "addr", "add", &hub_cidr, "dev", "qbr"])?;
         run(&["ip", "-n", &hub, "link", "set", "qbr", "up"])?;
-        let one_way_us = (cfg.rtt.as_micros() / 2).to_string() + "us";
-        for (i, host) in self.layout.hosts.clone().iter().enumerate() {
-            let port = format!("h{i}");
-            let cidr = format!("{}/24", host.addr);
+        // The gateway's namespace is a leaf of the bridge as every host is, so that every two
+        // namespaces cross two pairs: rtt/4 on each end of each pair makes every round trip rtt.
+        let leaves = std::iter::once((hub.clone(), self.layout.hub_addr, "gw".to_string(), false))
+            .chain(
+                self.layout
+                    .leaves()
+                    .enumerate()
+                    .map(|(i, h)| (h.netns.clone(), h.addr, format!("h{i}"), true)),
+            )
+            .collect::<Vec<_>>();
+        let one_way_us = (cfg.rtt.as_micros() / 4).to_string() + "us";
+        for (ns, addr, port, host_link) in leaves {
+            let cidr = format!("{addr}/24");
+            let dev = if ns == hub { "qgw0" } else { "eth0" };
             run(&[
-                "ip",
-                "-n",
-                &hub,
-                "link",
-                "add",
-                &port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                &host.netns,
+                "ip", "-n", &hub, "link", "add", &port, "type", "veth", "peer", "name", dev,
+                "netns", &ns,
             ])?;
             run(&[
                 "ip", "-n", &hub, "link", "set", &port, "master", "qbr", "up",
             ])?;
-            run(&["ip", "-n", &host.netns, "addr", "add", &cidr, "dev", "eth0"])?;
-            run(&["ip", "-n", &host.netns, "link", "set", "eth0", "up"])?;
-            for (ns, dev) in [(hub.as_str(), port.as_str()), (host.netns.as_str(), "eth0")] {
+            run(&["ip", "-n", &ns, "addr", "add", &cidr, "dev", dev])?;
+            run(&["ip", "-n", &ns, "link", "set", dev, "up"])?;
+            // The bandwidth is a host's link's; the gateway's leaf only delays.
+            let bandwidth = cfg.bandwidth_bps.filter(|_| host_link);
+            for (ns, dev) in [(hub.as_str(), port.as_str()), (ns.as_str(), dev)] {
                 let mut args = vec!["tc", "-n", ns, "qdisc", "add", "dev", dev, "root"];
                 let rate;
                 if !cfg.rtt.is_zero() {
                     args.extend(["netem", "delay", &one_way_us]);
-                    if let Some(bw) = cfg.bandwidth_bps {
+                    if let Some(bw) = bandwidth {
                         rate = format!("{bw}bit");
                         args.extend(["rate", &rate]);
                     }
-                } else if let Some(bw) = cfg.bandwidth_bps {
+                } else if let Some(bw) = bandwidth {
                     rate = format!("{bw}bit");
                     args.extend(["tbf", "rate", &rate, "burst", "256kb", "latency", "50ms"]);
                 } else {
@@ -373,8 +398,10 @@ impl Network {
     fn link_tun(&mut self, cfg: &HostsConfig) -> Result<()> {
         let mut ends = Vec::new();
         let mut addrs = Vec::new();
-        let nss = std::iter::once((self.layout.hub_netns.clone(), self.layout.hub_addr))
-            .chain(self.layout.hosts.iter().map(|h| (h.netns.clone(), h.addr)));
+        let nss: Vec<(String, Ipv4Addr)> =
+            std::iter::once((self.layout.hub_netns.clone(), self.layout.hub_addr))
+                .chain(self.layout.leaves().map(|h| (h.netns.clone(), h.addr)))
+                .collect();
         for (ns, addr) in nss {
             let fd = open_tun_in(&ns, "qt0")
                 .with_context(|| format!("opening a TUN device in namespace {ns}"))?;
@@ -604,8 +631,7 @@ impl RelayShared {
                 continue;
             };
             let now = Instant::now();
-            // Hub ↔ host: one link (rtt/2 one way); host ↔ host: through the hub, two links.
-            let hops = (from != 0) as u32 + (to != 0) as u32;
+            // Every two namespaces are rtt apart (hosts on one switch): rtt/2 one way.
             let mut line = self.line.lock().unwrap();
             let mut sent = now;
             if let Some(bw) = self.bandwidth_bps {
@@ -617,7 +643,7 @@ impl RelayShared {
             line.seq += 1;
             let seq = line.seq;
             line.heap.push(Pending {
-                due: sent + self.one_way * hops,
+                due: sent + self.one_way,
                 seq,
                 to,
                 packet: packet.to_vec(),

@@ -306,6 +306,21 @@ fn path_c(p: &Path) -> Result<CString, String> {
     cstr(p.as_os_str().as_bytes())
 }
 
+/// `program` run by the command `prefix` (such as `ip netns exec <name>`; empty: directly).
+pub(crate) fn prefixed(
+    prefix: &[String],
+    program: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = std::process::Command::new(first);
+            cmd.args(rest).arg(program);
+            cmd
+        }
+        None => std::process::Command::new(program),
+    }
+}
+
 /// The network namespace named by an `ip netns exec <name>` prefix.
 fn netns_of(prefix: &[String]) -> Option<&str> {
     match prefix {
@@ -330,14 +345,7 @@ pub(crate) fn command(
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     if !spec.sandbox {
-        let mut cmd = match prefix.split_first() {
-            Some((program, rest)) => {
-                let mut cmd = tokio::process::Command::new(program);
-                cmd.args(rest).arg(&spec.binary);
-                cmd
-            }
-            None => tokio::process::Command::new(&spec.binary),
-        };
+        let mut cmd = tokio::process::Command::from(prefixed(prefix, &spec.binary));
         install(
             &mut cmd,
             Plan {
@@ -366,14 +374,7 @@ pub(crate) fn command(
                 Some(OwnedFd::from(fd)),
             )
         }
-        _ => match prefix.split_first() {
-            Some((program, rest)) => {
-                let mut cmd = tokio::process::Command::new(program);
-                cmd.args(rest).arg(&binary);
-                (cmd, None)
-            }
-            None => (tokio::process::Command::new(&binary), None),
-        },
+        _ => (prefixed(prefix, &binary).into(), None),
     };
     let (root, user) = if support.privileged {
         (

@@ -39,11 +39,17 @@ impl Service {
     /// Starts `redis-server` on a free port of `ip` (an address of this network namespace, such
     /// as the gateway's under `quilt up --hosts`).
     pub fn redis_on(ip: Ipv4Addr) -> Result<Service> {
+        Service::redis_at(ip, &[])
+    }
+
+    /// Starts `redis-server` on a free port of `ip`, run by the command `prefix` (such as `ip netns
+    /// exec <ns>`, putting it on an emulated host whose address `ip` is; empty: here).
+    pub fn redis_at(ip: Ipv4Addr, prefix: &[String]) -> Result<Service> {
         let port = free_port()?;
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = crate::sandbox::prefixed(prefix, "redis-server");
         cmd.args(["--bind", &ip.to_string(), "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"]);
-        Service::start("redis", cmd, SocketAddr::from((ip, port)))
+        Service::start("redis", "redis-server", cmd, SocketAddr::from((ip, port)))
     }
 
     /// Starts `memcached` on a free loopback port (TCP only).
@@ -53,8 +59,14 @@ impl Service {
 
     /// Starts `memcached` on a free port of `ip` (TCP only).
     pub fn memcached_on(ip: Ipv4Addr) -> Result<Service> {
+        Service::memcached_at(ip, &[])
+    }
+
+    /// Starts `memcached` on a free port of `ip` (TCP only), run by the command `prefix` (as
+    /// [`Service::redis_at`]).
+    pub fn memcached_at(ip: Ipv4Addr, prefix: &[String]) -> Result<Service> {
         let port = free_port()?;
-        let mut cmd = Command::new("memcached");
+        let mut cmd = crate::sandbox::prefixed(prefix, "memcached");
         cmd.args([
             "-l",
             &ip.to_string(),
@@ -68,11 +80,15 @@ impl Service {
         if nix_is_root() {
             cmd.args(["-u", "root"]);
         }
-        Service::start("memcached", cmd, SocketAddr::from((ip, port)))
+        Service::start("memcached", "memcached", cmd, SocketAddr::from((ip, port)))
     }
 
-    fn start(kind: &'static str, mut cmd: Command, addr: SocketAddr) -> Result<Service> {
-        let program = cmd.get_program().to_string_lossy().into_owned();
+    fn start(
+        kind: &'static str,
+        program: &str,
+        mut cmd: Command,
+        addr: SocketAddr,
+    ) -> Result<Service> {
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use quilt_bench::Bodies;
+pub use quilt_harness::experiment::NetworkSetting;
 pub use quilt_harness::experiment::{
     change, fmt, home, md_table, median, pct, prepare_env, replot, round, times, Mode, Recorder,
     Report,
@@ -163,4 +164,38 @@ pub async fn metric(gateway: &str, name: &str, function: &str) -> u64 {
 /// Fails with a clear message when an app folder is missing.
 pub fn require_app(rel: &str) -> Result<PathBuf> {
     app_dir(rel).ok_or_else(|| anyhow!("{} not found under {}", rel, home().display()))
+}
+
+/// Fails early, before anything is built, when the run asks for emulated hosts (`--hosts`) and
+/// they cannot be made here.
+pub fn check_network<R>(rec: &Recorder<R>) -> Result<()> {
+    match (rec.network, quilt_netem::unsupported_reason()) {
+        (Some(n), Some(why)) => Err(anyhow!("--hosts {}: {why}", n.hosts)),
+        _ => Ok(()),
+    }
+}
+
+/// The emulated network a run asked for (`--hosts`), created with a host for the storage services
+/// and entered by the calling thread: the runtimes, the load generator and the platform started
+/// afterwards live in the gateway's namespace. Recorded in the run's config. None without
+/// `--hosts`; an error where emulated hosts cannot be made.
+pub fn emulated_network<R: Serialize + serde::de::DeserializeOwned>(
+    rec: &mut Recorder<R>,
+) -> Result<Option<quilt_netem::Network>> {
+    let Some(n) = rec.network else {
+        return Ok(None);
+    };
+    let net = quilt_netem::Network::create(&quilt_netem::HostsConfig {
+        hosts: n.hosts,
+        rtt: n.rtt(),
+        bandwidth_bps: None,
+        link: quilt_netem::LinkKind::Auto,
+        storage_host: n.storage_host,
+    })
+    .with_context(|| format!("--hosts {}", n.hosts))?;
+    net.enter_hub()?;
+    let described = net.layout().describe();
+    eprintln!("experiment {}: {described}", rec.name);
+    rec.set("network_layout", described);
+    Ok(Some(net))
 }

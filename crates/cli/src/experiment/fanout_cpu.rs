@@ -9,13 +9,17 @@
 //! - **split**: the reference's split into two (funcTrees `nearby-cinema-top-2` and
 //!   `nearby-cinema-parallel-2-2`): `nearby-cinema-top-2-merged` runs the top, one parallel node and
 //!   three leaves, and calls `nearby-cinema-parallel-2-2`, which is served by its merged binary
-//!   (the other parallel node and three leaves) — two instances, each with its own CPU limit.
+//!   (the other parallel node and three leaves) — two instances, each with its own CPU limit;
+//! - **solver**: the solver's own plan — the baseline workflow profiled on the platform, the
+//!   profiled graph solved against the deployment's CPU and memory limits (crates/solver, as `quilt
+//!   optimize` does), each of its groups merged and served under its root's route, on a platform
+//!   of its own (a group's root is a function the baseline serves unmerged). The app's installed
+//!   merged deployments are left as they were.
 //!
 //! Limits are set by overriding the deployables the platform runs (not the manifest): every
 //! deployment — function or merged group — gets `--cpu` cores and `--memory` MiB per instance and
 //! at most `--max-instances` instances. (A merged deployment would otherwise get the sum of its
-//! members' limits.) The solver's own plan for the profiled call graph under the same CPU limit is recorded
-//! beside the measurement.
+//! members' limits.)
 
 use super::common::{self, md_table, round, Loader, Recorder};
 use super::ExperimentArgs;
@@ -26,8 +30,11 @@ use quilt_bench::Bodies;
 use quilt_harness::experiment::Experiment;
 use quilt_harness::load::Figures;
 use quilt_manifest::Manifest;
+use quilt_merge::deployment::MergedDeployment;
+use quilt_platform::Deployable;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::path::Path;
 use std::time::Duration;
 
 const COLUMNS: &[&str] = &[
@@ -46,7 +53,7 @@ const COLUMNS: &[&str] = &[
 /// A result row: one deployment at one connection count.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Row {
-    /// `baseline`, `merge-all` or `split`.
+    /// `baseline`, `merge-all`, `split` or `solver`.
     pub deployment: String,
     /// The route measured.
     pub route: String,
@@ -101,7 +108,7 @@ impl Experiment for FanoutCpu {
     }
 
     fn about(&self) -> &'static str {
-        "nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two."
+        "nearby-cinema-top under a CPU limit: baseline, merge-all, the split into two and the solver's plan."
     }
 
     fn reference(&self) -> &'static str {
@@ -156,6 +163,7 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
         (Duration::from_secs(5), Duration::from_secs(1)),
         (Duration::from_secs(15), Duration::from_secs(3)),
     );
+    let profiled: u64 = mode.pick(8, 40, 40);
     rec.set("app", "apps/hotel-reservation");
     rec.set("fakedb", true);
     rec.set("variant", "async");
@@ -166,6 +174,7 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
     rec.set("connections", &sweep);
     rec.set("duration_s", times.0.as_secs_f64());
     rec.set("warmup_s", times.1.as_secs_f64());
+    rec.set("profiled_requests", profiled);
     rec.notes.push(format!(
         "Every deployment (the nine functions of the baseline, each merged group) runs with a CPU \
          limit of {} core(s) and {} MiB per instance and at most {} instance(s): the experiment \
@@ -180,6 +189,16 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
         times.0.as_secs_f64(),
         times.1.as_secs_f64()
     ));
+    let limits = Limits {
+        cpu: args.cpu,
+        memory_mb: args.memory,
+        max_instances: args.max_instances,
+    };
+    let load = Load {
+        body: json!({"num": num}).to_string(),
+        sweep,
+        times,
+    };
     let loader = Loader::new()?;
     let rt = rec.runtime()?;
     let result = rt.block_on(async {
@@ -191,71 +210,50 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
             merges.insert(t.into(), serde_json::to_value(&info)?);
         }
         rec.extra.insert("merges".into(), merges.into());
-        let platform = start(&manifest, (args.cpu, args.memory), args.max_instances).await?;
+        let platform = start(&manifest, split_deployables(&manifest)?, &limits).await?;
         let url = format!("http://{}", platform.addr());
-        let body = json!({"num": num}).to_string();
         let result = async {
-            if mode != common::Mode::Smoke {
-                match solver_plan(&platform, &manifest, &body, args.cpu).await {
-                    Ok(plan)
-                        if plan["profiled_cpu"]
-                            .as_object()
-                            .is_some_and(|m| m.values().all(|c| c.as_f64() == Some(0.0))) =>
-                    {
-                        rec.notes.push(
-                            "The profile measured no CPU time for any function (the platform's \
-                             per-instance CPU meter read nothing on this machine), so the solver's \
-                             plan against the CPU limit would be meaningless and is not shown; the \
-                             split measured is the reference's funcTrees."
-                                .into(),
-                        );
-                        rec.extra.insert("solver_plan".into(), plan);
-                    }
-                    Ok(plan) => {
-                        rec.notes.push(format!(
-                            "The solver's plan for the profiled call graph under a CPU limit of {} \
-                             core(s): {}",
-                            args.cpu,
-                            describe_plan(&plan)
-                        ));
-                        rec.extra.insert("solver_plan".into(), plan);
-                    }
-                    Err(e) => rec.notes.push(format!("solver plan not made: {e:#}")),
-                }
+            let plan = solver_plan(&platform, &manifest, &load.body, &limits, profiled).await?;
+            let (json, _) = &plan;
+            if json["profiled_cpu"]
+                .as_object()
+                .is_some_and(|m| m.values().all(|c| c.as_f64() == Some(0.0)))
+            {
+                rec.notes.push(
+                    "The profile measured no CPU time for any function (the platform's \
+                     per-instance CPU meter read nothing on this machine), so the solver planned \
+                     against a CPU limit it could not see."
+                        .into(),
+                );
             }
+            rec.notes.push(format!(
+                "`solver`: the solver's plan for the call graph profiled on the baseline ({profiled} \
+                 requests) under {} core(s) and {} MiB per instance: {}. Each merged group is served \
+                 under its root's route on a platform of its own, with the same limits per instance.",
+                limits.cpu,
+                limits.memory_mb,
+                describe_plan(json)
+            ));
+            rec.extra.insert("solver_plan".into(), json.clone());
             for (deployment, route) in [
                 ("baseline", "nearby-cinema-top"),
                 ("merge-all", "nearby-cinema-top-merged"),
                 ("split", "nearby-cinema-top-2-merged"),
             ] {
-                let (status, reply) =
-                    crate::http::post(&format!("{url}/{route}"), body.clone().into_bytes()).await?;
-                if status != 200 {
-                    anyhow::bail!(
-                        "{route} answered HTTP {status}: {}",
-                        String::from_utf8_lossy(&reply)
-                    );
-                }
-                for &c in &sweep {
-                    let o = loader
-                        .closed(
-                            &format!("{url}/{route}"),
-                            Bodies::Fixed(body.clone().into()),
-                            c,
-                            times,
-                        )
-                        .await?;
-                    rec.push(Row {
-                        deployment: deployment.to_string(),
-                        route: route.to_string(),
-                        connections: c,
-                        figures: Figures::of(&o),
-                    });
-                }
+                measure(&mut rec, &loader, (&url, route), deployment, &load).await?;
             }
-            Ok::<_, anyhow::Error>(())
+            Ok::<_, anyhow::Error>(plan)
         }
         .await;
+        platform.shutdown().await;
+        let (_, plan) = result?;
+        let keep = tempfile::tempdir()?;
+        let (deployables, infos) = solver_deployables(&manifest, &plan, keep.path(), rec.fresh)?;
+        rec.extra
+            .insert("solver_merges".into(), serde_json::to_value(&infos)?);
+        let platform = start(&manifest, deployables, &limits).await?;
+        let url = format!("http://{}", platform.addr());
+        let result = measure(&mut rec, &loader, (&url, ENTRY), "solver", &load).await;
         platform.shutdown().await;
         result
     });
@@ -265,26 +263,88 @@ pub fn run(args: FanoutCpuArgs) -> Result<()> {
     rec.finish(result, report)
 }
 
-async fn start(
-    manifest: &Manifest,
-    (cpu, memory_mb): (f64, u64),
+/// The deployments measured, in order.
+const DEPLOYMENTS: [&str; 4] = ["baseline", "merge-all", "split", "solver"];
+
+/// The workflow's entry, the route every deployment but merge-all and split is measured on.
+const ENTRY: &str = "nearby-cinema-top";
+
+/// What every deployment gets per instance.
+struct Limits {
+    cpu: f64,
+    memory_mb: u64,
     max_instances: u32,
-) -> Result<quilt_platform::Platform> {
+}
+
+/// The load each deployment is measured under.
+struct Load {
+    body: String,
+    sweep: Vec<usize>,
+    times: (Duration, Duration),
+}
+
+/// Measures one deployment (`route` on the gateway `url`) over the sweep, after checking it
+/// answers.
+async fn measure(
+    rec: &mut Recorder<Row>,
+    loader: &Loader,
+    (url, route): (&str, &str),
+    deployment: &str,
+    load: &Load,
+) -> Result<()> {
+    let (status, reply) =
+        crate::http::post(&format!("{url}/{route}"), load.body.clone().into_bytes()).await?;
+    if status != 200 {
+        anyhow::bail!(
+            "{deployment}: {route} answered HTTP {status}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    for &c in &load.sweep {
+        let o = loader
+            .closed(
+                &format!("{url}/{route}"),
+                Bodies::Fixed(load.body.clone().into()),
+                c,
+                load.times,
+            )
+            .await?;
+        rec.push(Row {
+            deployment: deployment.to_string(),
+            route: route.to_string(),
+            connections: c,
+            figures: Figures::of(&o),
+        });
+    }
+    Ok(())
+}
+
+/// The app's deployables with the split's unit B served under the name the top calls.
+fn split_deployables(manifest: &Manifest) -> Result<Vec<Deployable>> {
     let mut deployables = crate::up::deployables(manifest)?;
     let merged_b = deployables
         .iter()
         .find(|d| d.name == format!("{SPLIT_B}-merged"))
         .cloned()
         .with_context(|| format!("{SPLIT_B}-merged is not installed"))?;
+    for d in deployables.iter_mut().filter(|d| d.name == SPLIT_B) {
+        d.binary = merged_b.binary.clone();
+        d.args = merged_b.args.clone();
+    }
+    Ok(deployables)
+}
+
+/// Starts a platform serving `deployables`, each with the experiment's limits per instance.
+async fn start(
+    manifest: &Manifest,
+    mut deployables: Vec<Deployable>,
+    limits: &Limits,
+) -> Result<quilt_platform::Platform> {
     for d in &mut deployables {
-        d.cpu = cpu;
-        d.memory_mb = memory_mb;
-        d.max_instances = max_instances;
-        d.min_instances = d.min_instances.min(max_instances);
-        if d.name == SPLIT_B {
-            d.binary = merged_b.binary.clone();
-            d.args = merged_b.args.clone();
-        }
+        d.cpu = limits.cpu;
+        d.memory_mb = limits.memory_mb;
+        d.max_instances = limits.max_instances;
+        d.min_instances = d.min_instances.min(limits.max_instances);
     }
     let env = vec![
         (crate::up::FAKEDB_ENV.to_string(), "1".to_string()),
@@ -293,25 +353,87 @@ async fn start(
     common::start_platform(manifest, deployables, &env, Duration::from_secs(600)).await
 }
 
-/// Profiles the baseline workflow and asks the solver for a plan under the CPU limit (memory
-/// generous), as `quilt optimize` would.
+/// The solver's deployment: the app's functions, each group of `plan` with more than one member
+/// merged and served under its root's route. The merged binaries are kept in `keep`; the app's
+/// installed merged deployments are restored afterwards (a group's `<root>-merged` may be one of
+/// the other deployments, such as merge-all's `nearby-cinema-top-merged`).
+fn solver_deployables(
+    manifest: &Manifest,
+    plan: &quilt_solver::Plan,
+    keep: &Path,
+    fresh: bool,
+) -> Result<(Vec<Deployable>, Vec<common::MergeInfo>)> {
+    let trees = crate::merge::group_trees(plan, "the solver's plan")?;
+    let installed = MergedDeployment::dir(manifest);
+    let saved = keep.join("installed");
+    std::fs::create_dir_all(&saved)?;
+    let files: Vec<String> = trees
+        .iter()
+        .flat_map(|t| {
+            let name = format!("{}-merged", t.root);
+            [format!("{name}.json"), name]
+        })
+        .collect();
+    for f in &files {
+        let path = installed.join(f);
+        if path.exists() {
+            quilt_build::install_file(&path, &saved.join(f))?;
+        }
+    }
+    let merged = (|| {
+        let mut out = Vec::new();
+        for tree in &trees {
+            let info = common::merged(manifest, tree, 0, fresh)?;
+            let binary = keep.join(&info.name);
+            quilt_build::install_file(&installed.join(&info.name), &binary)?;
+            out.push((tree, binary, info));
+        }
+        Ok::<_, anyhow::Error>(out)
+    })();
+    // Whatever happened, the app's merged deployments are the ones it had.
+    for f in files.iter().rev() {
+        let (path, kept) = (installed.join(f), saved.join(f));
+        if kept.exists() {
+            quilt_build::install_file(&kept, &path)?;
+        } else if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e).with_context(|| format!("removing {}", path.display()));
+            }
+        }
+    }
+    let mut groups = Vec::new();
+    let mut infos = Vec::new();
+    for (tree, binary, info) in merged? {
+        let mut d = MergedDeployment::new(manifest, &info.name, tree, 0);
+        d.serves_root = true;
+        groups.extend(crate::up::group_deployables(manifest, &d, binary)?);
+        infos.push(info);
+    }
+    let deployables = crate::up::with_groups(crate::up::function_deployables(manifest), groups);
+    Ok((deployables, infos))
+}
+
+/// Profiles the baseline workflow (`requests` runs) and asks the solver for a plan under the
+/// deployment's CPU and memory limits, as `quilt optimize` would: the plan, and what it is as JSON
+/// (with the CPU profiled per function).
 async fn solver_plan(
     platform: &quilt_platform::Platform,
     manifest: &Manifest,
     body: &str,
-    cpu: f64,
-) -> Result<serde_json::Value> {
+    limits: &Limits,
+    requests: u64,
+) -> Result<(serde_json::Value, quilt_solver::Plan)> {
     let url = format!("http://{}", platform.addr());
     let graph = crate::profile::profile(&crate::profile::Profiling {
         gateway: &url,
         admin_token: platform.admin_token(),
         app: &manifest.name,
-        workflow: "nearby-cinema-top",
-        entry: "nearby-cinema-top",
+        workflow: ENTRY,
+        entry: ENTRY,
         body: Some(body.as_bytes().to_vec()),
-        requests: 40,
+        requests,
         concurrency: 1,
-        limits: (Some(4096.0), Some(cpu)),
+        limits: (Some(limits.memory_mb as f64), Some(limits.cpu)),
     })
     .await?;
     let plan = crate::profile::plan(&graph)?;
@@ -320,11 +442,13 @@ async fn solver_plan(
         .iter()
         .map(|n| (n.id.clone(), json!(round(n.c, 3))))
         .collect();
-    Ok(json!({
-        "cpu_limit": cpu,
+    let json = json!({
+        "cpu_limit": limits.cpu,
+        "memory_limit_mb": limits.memory_mb,
         "profiled_cpu": cpu_of,
         "plan": serde_json::from_str::<serde_json::Value>(&plan.to_json())?,
-    }))
+    });
+    Ok((json, plan))
 }
 
 fn describe_plan(v: &serde_json::Value) -> String {
@@ -378,7 +502,7 @@ fn report(rec: &Recorder<Row>) -> Result<common::Report> {
     let p50_1 = |d: &str| rows(d).first().map_or(f64::NAN, |x| x.figures.p50());
     let mut series = Vec::new();
     let mut table = Vec::new();
-    for d in ["baseline", "merge-all", "split"] {
+    for d in DEPLOYMENTS {
         let rs = rows(d);
         if rs.is_empty() {
             continue;
@@ -419,29 +543,36 @@ fn report(rec: &Recorder<Row>) -> Result<common::Report> {
         &table,
     );
     r.headlines.push(format!(
-        "peak throughput: baseline {:.2} req/s, merge-all {:.2} ({}), split {:.2} ({}) (the \
-         reference: merge-all −11.6%, split +50.8%); p50 at 1 connection {:.1} / {:.1} / {:.1} ms",
+        "peak throughput: baseline {:.2} req/s, merge-all {:.2} ({}), split {:.2} ({}), solver's \
+         plan {:.2} ({}) (the reference: merge-all −11.6%, split +50.8%); p50 at 1 connection \
+         {:.1} / {:.1} / {:.1} / {:.1} ms",
         peak("baseline"),
         peak("merge-all"),
         common::change(peak("merge-all"), peak("baseline")),
         peak("split"),
         common::change(peak("split"), peak("baseline")),
+        peak("solver"),
+        common::change(peak("solver"), peak("baseline")),
         p50_1("baseline"),
         p50_1("merge-all"),
         p50_1("split"),
+        p50_1("solver"),
     ));
-    r.summary.insert(
-        "peak_rps".into(),
-        json!({"baseline": round(peak("baseline"), 2), "merge_all": round(peak("merge-all"), 2), "split": round(peak("split"), 2)}),
-    );
+    let key = |d: &str| d.replace('-', "_");
+    let per = |f: &dyn Fn(&str) -> serde_json::Value| -> serde_json::Value {
+        DEPLOYMENTS.iter().map(|d| (key(d), f(d))).collect()
+    };
+    r.summary
+        .insert("peak_rps".into(), per(&|d| json!(round(peak(d), 2))));
     r.summary.insert(
         "peak_change".into(),
-        json!({"merge_all": round(peak("merge-all") / peak("baseline") - 1.0, 4), "split": round(peak("split") / peak("baseline") - 1.0, 4)}),
+        DEPLOYMENTS[1..]
+            .iter()
+            .map(|d| (key(d), json!(round(peak(d) / peak("baseline") - 1.0, 4))))
+            .collect(),
     );
-    r.summary.insert(
-        "p50_1conn_ms".into(),
-        json!({"baseline": p50_1("baseline"), "merge_all": p50_1("merge-all"), "split": p50_1("split")}),
-    );
+    r.summary
+        .insert("p50_1conn_ms".into(), per(&|d| json!(p50_1(d))));
     lines(
         &rec.path("svg"),
         "nearby-cinema-top under a CPU limit: p50 latency against throughput",

@@ -120,7 +120,8 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
         return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
+    let mut rec = Recorder::on_network(EXPERIMENT.name, &args, COLUMNS)?;
+    common::check_network(&rec)?;
     let mode = rec.mode;
     let times = mode.pick(
         (Duration::from_secs(2), Duration::from_millis(500)),
@@ -150,16 +151,36 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         times.0.as_secs_f64(),
         times.1.as_secs_f64()
     ));
+    if let Some(n) = rec.network {
+        rec.notes.push(format!(
+            "Emulated network: {}. Every function instance runs on one of the hosts (round-robin), \
+             Redis and memcached on the storage host; the load generator runs beside the gateway.",
+            n.describe()
+        ));
+    }
     rec.notes.push(
         "The hotel workflows exist only in a sync variant (as in the reference), so they are \
          measured once."
             .into(),
     );
+    // Every app is built and merged first: cargo needs the machine's network, which the
+    // emulated one (entered next) does not reach.
+    let prepared: Vec<Result<Prepared>> = plan.iter().map(|p| prepare(&mut rec, p)).collect();
+    let network = common::emulated_network(&mut rec)?;
+    let hosts = network.as_ref().map(|n| n.layout().clone());
     let loader = Loader::new()?;
     let rt = rec.runtime()?;
     let mut failures = Vec::new();
-    for app_plan in &plan {
-        let result = rt.block_on(run_app(&mut rec, &loader, app_plan, times, scale));
+    for (app_plan, prepared) in plan.iter().zip(prepared) {
+        let result = prepared.and_then(|prepared| {
+            rt.block_on(run_app(
+                &mut rec,
+                &loader,
+                (app_plan, &prepared),
+                (times, scale),
+                hosts.as_ref(),
+            ))
+        });
         if let Err(e) = result {
             eprintln!("experiment latency: {}: {e:#}", app_plan.dir);
             rec.notes
@@ -169,6 +190,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     }
     drop(rt);
     drop(loader);
+    drop(network);
     let result = if failures.is_empty() {
         Ok(())
     } else {
@@ -178,13 +200,14 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     rec.finish(result, report)
 }
 
-async fn run_app(
-    rec: &mut Recorder<Row>,
-    loader: &Loader,
-    p: &AppPlan,
-    times: (Duration, Duration),
-    scale: f64,
-) -> Result<()> {
+/// An app built, with its workflows' routes: (workflow, entry, merged route).
+struct Prepared {
+    manifest: Manifest,
+    routes: Vec<(String, String, String)>,
+}
+
+/// Builds an app and merges each workflow of the plan (recording the merges).
+fn prepare(rec: &mut Recorder<Row>, p: &AppPlan) -> Result<Prepared> {
     let dir = common::require_app(p.dir)?;
     let manifest = common::build(&dir)?;
     let mut routes = Vec::new();
@@ -200,8 +223,33 @@ async fn run_app(
         );
         routes.push((w.to_string(), workflow.entry.clone(), info.name));
     }
+    Ok(Prepared { manifest, routes })
+}
+
+async fn run_app(
+    rec: &mut Recorder<Row>,
+    loader: &Loader,
+    (p, Prepared { manifest, routes }): (&AppPlan, &Prepared),
+    (times, scale): ((Duration, Duration), f64),
+    hosts: Option<&quilt_netem::Layout>,
+) -> Result<()> {
     for variant in &p.variants {
-        measure_variant(rec, loader, &manifest, &routes, variant, times, scale).await?;
+        let opts = crate::up::UpOptions {
+            env: vec![(crate::up::VARIANT_ENV.into(), variant.to_string())],
+            idle_timeout: Some(Duration::from_secs(600)),
+            hosts: hosts.cloned(),
+            ..Default::default()
+        };
+        measure_variant(
+            rec,
+            loader,
+            manifest,
+            routes,
+            variant,
+            &opts,
+            (times, scale),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -212,18 +260,10 @@ async fn measure_variant(
     manifest: &Manifest,
     routes: &[(String, String, String)],
     variant: &str,
-    times: (Duration, Duration),
-    scale: f64,
+    opts: &crate::up::UpOptions,
+    (times, scale): ((Duration, Duration), f64),
 ) -> Result<()> {
-    let app = crate::up::start(
-        manifest,
-        &crate::up::UpOptions {
-            env: vec![(crate::up::VARIANT_ENV.into(), variant.into())],
-            idle_timeout: Some(Duration::from_secs(600)),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let app = crate::up::start(manifest, opts).await?;
     let url = app.url();
     let result = async {
         let populated = crate::populate::populate(&url, &manifest.name, scale, 1).await?;

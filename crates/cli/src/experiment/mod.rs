@@ -11,7 +11,7 @@
 //! | `merge-time` | merge-time table | Compile, merge, optimize and link time and binary sizes of four workflows. |
 //! | `latency` | Figure 7 | Median and p99 latency per workflow, baseline against merged, sync and async, real storage. |
 //! | `throughput` | Figures 8a/8b | compose-post (fake database): latency against throughput, baseline, merged and container merge. |
-//! | `fanout-cpu` | Figure 8c | nearby-cinema-top under a CPU limit: baseline, merge-all and the split into two. |
+//! | `fanout-cpu` | Figure 8c | nearby-cinema-top under a CPU limit: baseline, merge-all, the split into two and the solver's plan. |
 //!
 //! `--quick` runs finish in a few minutes on a 2-core machine once the apps are built; the hidden
 //! `--smoke` runs are the test suite's. An unchanged group comes from the merge cache, so that a
@@ -93,6 +93,9 @@ impl Experiment for Solver {
     }
 
     fn run(&self, args: ExperimentArgs) -> anyhow::Result<()> {
+        if args.hosts.is_some() {
+            anyhow::bail!("--hosts: experiment solver does not run on emulated hosts");
+        }
         quilt_solver::cli::run_experiment(SolverExperimentArgs {
             sizes: None,
             trials: None,
@@ -183,7 +186,7 @@ pub fn run_all(args: AllArgs) -> anyhow::Result<()> {
             smoke: false,
             out: Some(args.out.join(name)),
             remerge: args.remerge,
-            replot: false,
+            ..ExperimentArgs::default()
         });
         let secs = t.elapsed().as_secs_f64();
         if let Err(e) = &result {

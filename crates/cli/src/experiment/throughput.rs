@@ -59,7 +59,8 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     if args.replot {
         return common::replot(EXPERIMENT.name, &args, COLUMNS, report);
     }
-    let mut rec = Recorder::new(EXPERIMENT.name, &args, COLUMNS)?;
+    let mut rec = Recorder::on_network(EXPERIMENT.name, &args, COLUMNS)?;
+    common::check_network(&rec)?;
     let mode = rec.mode;
     // The smoke run uses the 3-function text-service workflow: same pipeline, a fraction of the
     // merge time.
@@ -96,13 +97,21 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         times.1.as_secs_f64(),
         sweep
     ));
+    if let Some(n) = rec.network {
+        rec.notes.push(format!(
+            "Emulated network: {}. Every instance (the container merge's too) runs on one of the \
+             hosts, round-robin; the load generator runs beside the gateway. Fake database: no \
+             storage service runs, so the storage host stays idle.",
+            n.describe()
+        ));
+    }
     if mode == Mode::Smoke {
         rec.notes
             .push("Smoke run: text-service stands in for compose-post.".into());
     }
-    let loader = Loader::new()?;
-    let rt = rec.runtime()?;
-    let result = rt.block_on(async {
+    // Built and merged first: cargo needs the machine's network, which the emulated one (entered
+    // next) does not reach.
+    let prepared = (|| {
         let manifest = common::build(&common::require_app("apps/social-network")?)?;
         let entry = manifest
             .workflow(workflow)
@@ -119,6 +128,14 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
             .insert("merge".into(), serde_json::to_value(&info)?);
         rec.extra
             .insert("container".into(), serde_json::to_value(&container)?);
+        Ok::<_, anyhow::Error>((manifest, entry, info, container))
+    })();
+    let network = common::emulated_network(&mut rec)?;
+    let hosts = network.as_ref().map(|n| n.layout().clone());
+    let loader = Loader::new()?;
+    let rt = rec.runtime()?;
+    let result = rt.block_on(async {
+        let (manifest, entry, info, container) = prepared?;
         let deployments = [
             ("baseline", entry.clone()),
             ("merged", info.name.clone()),
@@ -131,6 +148,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                     env: vec![(crate::up::VARIANT_ENV.into(), variant.to_string())],
                     fakedb: true,
                     idle_timeout: Some(Duration::from_secs(600)),
+                    hosts: hosts.clone(),
                     ..Default::default()
                 },
             )
@@ -162,6 +180,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     });
     drop(rt);
     drop(loader);
+    drop(network);
     let report = report(&rec);
     rec.finish(result, report)
 }
