@@ -198,15 +198,18 @@ fn conditional_fanout_stays_under_the_memory_limit_where_unconditional_does_not(
     // 13 local executions of 40 MiB do not fit the merged deployment's 400 MiB.
     let unconditional = find(13, "no-conditional");
     if quilt_platform::Enforcement::detect().enforced() {
-        // Most requests fail. Not necessarily all: on a loaded machine the 13 executions may
-        // start so far apart that the first have let go of their memory before the last take
-        // theirs (a CI run saw 1 of 16 requests answered, after 18 crashes).
-        let (errors, answered) = (
-            unconditional["errors"].as_u64().unwrap(),
-            unconditional["requests"].as_u64().unwrap(),
+        // The merged instance is OOM-killed and requests fail. Not every request: on a loaded
+        // machine the 13 executions may start so far apart that the first have let go of their
+        // memory before the last take theirs (a CI run answered 1 of 16 requests after 18
+        // crashes; at load 24, 2 of 4 took 0.5 s each and 2 failed).
+        assert!(
+            unconditional["errors"].as_u64().unwrap() > 0,
+            "{unconditional}"
         );
-        assert!(errors > answered, "{unconditional}");
-        assert!(unconditional["crashes"].as_u64().unwrap() > 0);
+        assert!(
+            unconditional["crashes"].as_u64().unwrap() > 0,
+            "{unconditional}"
+        );
     }
     // With the threshold, at most 6 run in the merged instance: well under its limit.
     let t = find(13, "quilt-threshold-6");
