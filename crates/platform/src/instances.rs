@@ -95,8 +95,6 @@ pub(crate) struct Shared {
     pub log_dir: Option<std::path::PathBuf>,
     /// The last instance id given out.
     pub last_instance_id: AtomicU64,
-    /// The platform's own runtime, where instance processes are started and watched.
-    pub runtime: tokio::runtime::Handle,
 }
 
 /// An instance's answer.
@@ -690,21 +688,9 @@ impl Pool {
                 .any(|i| i.in_flight.load(Ordering::Acquire) > 0)
     }
 
-    /// Starts one instance ([`Pool::launch`]) on the platform's own runtime, whichever thread asks:
-    /// started and watched on a serving thread's single-threaded runtime, an instance's exit could
-    /// go unnoticed (tokio's SIGCHLD reached another runtime), and so its forks were never killed.
-    async fn spawn_instance(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {
-        let pool = Arc::clone(self);
-        self.shared
-            .runtime
-            .spawn(async move { pool.launch().await })
-            .await
-            .map_err(|e| format!("starting an instance of '{}': {e}", self.spec.name))?
-    }
-
     /// Starts one instance: its cgroups, its process (in the sandbox), its announced port, then a
     /// task that pumps its log and one that watches for its exit.
-    async fn launch(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {
+    async fn spawn_instance(self: &Arc<Pool>) -> Result<Arc<Instance>, String> {
         let id = self.next_instance_id();
         let group = self.instance_group(id)?;
         let placement = match self.spec.placements.len() {

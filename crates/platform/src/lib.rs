@@ -140,7 +140,6 @@ impl Platform {
             admin_token: config.admin_token.clone().unwrap_or_else(random_token),
             log_dir: config.log_dir.clone(),
             last_instance_id: std::sync::atomic::AtomicU64::new(0),
-            runtime: tokio::runtime::Handle::current(),
         });
         shared
             .metrics
