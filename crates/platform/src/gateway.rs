@@ -371,7 +371,7 @@ impl Gateway {
         };
         let started = Instant::now();
         let m = &self.shared.metrics;
-        pool.series.requests(m).inc();
+        m.requests.with_label_values(&[name]).inc();
         let mut unanswered = Unanswered {
             metrics: m,
             function: name,
@@ -379,10 +379,12 @@ impl Gateway {
         };
         let resp = self.invoke(&pool, req).await;
         unanswered.answered = true;
-        pool.series
-            .latency(m)
+        m.latency
+            .with_label_values(&[name])
             .observe(started.elapsed().as_secs_f64());
-        pool.series.count_response(m, resp.status());
+        m.responses
+            .with_label_values(&[name, resp.status().as_str()])
+            .inc();
         resp
     }
 
