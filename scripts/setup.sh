@@ -3,13 +3,14 @@
 # merging compiler), Redis and memcached (benchmark storage), wrk (benchmarks), skopeo and umoci
 # (OCI images), graphviz (call-graph drawings), iproute2 (`quilt up --hosts`: network namespaces),
 # chromium and chromium-driver (the dashboard's browser test), nginx (the gateway's benchmark
-# compares with it), CBC (the solver's MIP: `coinor-libcbc-dev`, found through pkg-config).
+# compares with it), CBC (the solver's MIP: `coinor-libcbc-dev`, found through pkg-config), GNU time
+# (`scripts/cpu-per-request.sh` counts the load generator's CPU with it).
 # Safe to run again: it does nothing when all is there.
 set -euo pipefail
 
 packages=(llvm-22 llvm-22-dev clang-22 lld-22 libpolly-22-dev zlib1g-dev libzstd-dev
           redis-server memcached wrk curl skopeo umoci graphviz iproute2
-          chromium chromium-driver nginx coinor-libcbc-dev pkgconf)
+          chromium chromium-driver nginx coinor-libcbc-dev pkgconf time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
