@@ -213,6 +213,23 @@ async fn a_fork_bomb_stops_at_its_pids_limit_and_dies_with_its_instance() {
         true
     );
     assert_eq!(instance_pids(addr, Some("bomb")).len() as u64, forked + 1);
+    // At its limit the instance cannot make a thread for a new connection, and still answers on
+    // one (the gateway opens a new connection whenever its kept ones are busy or elsewhere).
+    let status = get(addr, "/_quilt/status").await.json();
+    let port = status["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "bomb")
+        .and_then(|r| r["instances"][0]["port"].as_u64())
+        .unwrap_or_else(|| panic!("no bomb instance in {status}"));
+    let instance = std::net::SocketAddr::from(([127, 0, 0, 1], port as u16));
+    let r = get(instance, "/healthz").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "ok"),
+        "a new connection at the limit"
+    );
     // The instance dies: its children go with it, and a new instance serves.
     let r = post(addr, "/bomb", r#"{"exit": true}"#).await;
     assert_eq!(r.status, 502, "{}", r.body);

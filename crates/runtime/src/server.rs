@@ -1,7 +1,8 @@
 //! The instance's HTTP/1.1 server: `POST /<name>` runs an entry, `GET /healthz` answers `ok`.
 //!
 //! One thread per connection; the gateway bounds an instance's concurrency by the connections it
-//! opens to it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1; port 0: any
+//! opens to it. When no thread can be made (the instance is at its pids or memory limit), the
+//! accepting thread serves the connection's first request itself and closes it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1; port 0: any
 //! free port) and announces the port it got on standard output as `QUILT_LISTENING <port>`.
 //! `POST /` runs the entry named by `$QUILT_ENTRY`, or the only one (Fission's router forwards a
 //! trigger's requests to `/`).
@@ -43,10 +44,24 @@ pub fn serve(entries: &'static [Entry], mode: Mode) -> ! {
     let _ = std::io::stdout().flush();
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let _ = std::thread::Builder::new()
+        // Handed over through a slot, so that it is not lost when no thread can be made.
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(stream)));
+        let theirs = std::sync::Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
             .name("quilt-conn".into())
             .stack_size(crate::stack::thread_stack())
-            .spawn(move || serve_connection(stream, entries));
+            .spawn(move || {
+                if let Some(stream) = theirs.lock().unwrap().take() {
+                    serve_connection(stream, entries, true);
+                }
+            });
+        if spawned.is_err() {
+            // At its process or memory limit (a pids cgroup counts threads): the request is still
+            // served, here, and the connection closed after it.
+            if let Some(stream) = slot.lock().unwrap().take() {
+                serve_connection(stream, entries, false);
+            }
+        }
     }
     unreachable!("TcpListener::incoming never ends")
 }
@@ -118,7 +133,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Request>, String> {
     Ok(Some(r))
 }
 
-fn serve_connection(mut stream: TcpStream, entries: &'static [Entry]) {
+/// Serves the requests of one connection; only its first when `keep_alive` is false (answered
+/// with `Connection: close`).
+fn serve_connection(mut stream: TcpStream, entries: &'static [Entry], keep_alive: bool) {
     let _ = stream.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -139,7 +156,8 @@ fn serve_connection(mut stream: TcpStream, entries: &'static [Entry]) {
         };
         let body = &buf[req.head_len..req.head_len + req.body_len];
         let (code, reply, spans) = dispatch(entries, &req, body);
-        if respond(&mut stream, code, &reply, spans.as_deref(), req.close).is_err() || req.close {
+        let close = req.close || !keep_alive;
+        if respond(&mut stream, code, &reply, spans.as_deref(), close).is_err() || close {
             return;
         }
         buf.drain(..req.head_len + req.body_len);
