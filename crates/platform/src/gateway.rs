@@ -371,7 +371,7 @@ impl Gateway {
         };
         let started = Instant::now();
         let m = &self.shared.metrics;
-        m.requests.with_label_values(&[name]).inc();
+        pool.series.requests(m).inc();
         let mut unanswered = Unanswered {
             metrics: m,
             function: name,
@@ -379,12 +379,10 @@ impl Gateway {
         };
         let resp = self.invoke(&pool, req).await;
         unanswered.answered = true;
-        m.latency
-            .with_label_values(&[name])
+        pool.series
+            .latency(m)
             .observe(started.elapsed().as_secs_f64());
-        m.responses
-            .with_label_values(&[name, resp.status().as_str()])
-            .inc();
+        pool.series.count_response(m, resp.status());
         resp
     }
 

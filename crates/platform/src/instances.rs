@@ -132,7 +132,9 @@ pub(crate) struct Instance {
     cpu_meter: Option<crate::limits::CpuMeter>,
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
-    idle_conns: Mutex<Vec<InstanceConn>>,
+    /// Kept-alive connections, one stack per serving thread ([`crate::workers::current`]): a
+    /// connection stays with the thread whose reactor it is registered with.
+    idle_conns: Vec<Mutex<Vec<InstanceConn>>>,
     exit: Mutex<Option<InstanceExit>>,
     alive: AtomicBool,
     /// Taken out of service because a request ran past its timeout; killed once drained.
@@ -156,6 +158,8 @@ pub(crate) struct Pool {
     usage: Usage,
     /// What its instances write on stdout and stderr.
     log: FunctionLog,
+    /// Its series of the platform's metrics.
+    pub series: crate::metrics::FunctionSeries,
 }
 
 /// Resource use of a pool's instances, sampled from /proc.
@@ -324,6 +328,7 @@ impl Pool {
     pub fn new(spec: Deployable, shared: Arc<Shared>) -> Arc<Pool> {
         let log = FunctionLog::new(shared.log_dir.as_deref(), &spec.name, logs::MAX_BYTES);
         Arc::new(Pool {
+            series: crate::metrics::FunctionSeries::new(&spec.name),
             spec,
             shared,
             log,
@@ -339,12 +344,8 @@ impl Pool {
 
     fn gauge(&self, st: &State) {
         let m = &self.shared.metrics;
-        m.instances
-            .with_label_values(&[&self.spec.name])
-            .set(st.instances.len() as i64);
-        m.queued
-            .with_label_values(&[&self.spec.name])
-            .set(st.waiters.len() as i64);
+        self.series.instances(m).set(st.instances.len() as i64);
+        self.series.queued(m).set(st.waiters.len() as i64);
     }
 
     /// Starts the minimum instances and waits until they serve.
@@ -567,10 +568,10 @@ impl Pool {
         let mut st = self.state.lock().unwrap();
         instance.in_flight.fetch_sub(1, Ordering::AcqRel);
         *instance.last_used.lock().unwrap() = Instant::now();
-        if instance.alive.load(Ordering::Acquire) {
+        if instance.alive.load(Ordering::Acquire) && !st.waiters.is_empty() {
             self.hand_to_waiters(&mut st, instance);
+            self.gauge(&st);
         }
-        self.gauge(&st);
     }
 
     /// Stops instances idle past the idle timeout, keeping `min_instances`.
@@ -711,7 +712,9 @@ impl Pool {
             cpu_meter: group.as_ref().and_then(|g| g.cpu_meter()),
             in_flight: AtomicUsize::new(0),
             last_used: Mutex::new(Instant::now()),
-            idle_conns: Mutex::new(Vec::new()),
+            idle_conns: (0..=crate::workers::count())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
             exit: Mutex::new(None),
             alive: AtomicBool::new(true),
             recycled: AtomicBool::new(false),
@@ -1026,7 +1029,7 @@ impl Instance {
     }
 
     fn take_conn(&self) -> Option<InstanceConn> {
-        let mut conns = self.idle_conns.lock().unwrap();
+        let mut conns = self.idle_conns[crate::workers::current()].lock().unwrap();
         while let Some(c) = conns.pop() {
             if c.is_idle() {
                 return Some(c);
@@ -1037,7 +1040,10 @@ impl Instance {
 
     fn put_conn(&self, conn: InstanceConn) {
         if self.alive.load(Ordering::Acquire) {
-            self.idle_conns.lock().unwrap().push(conn);
+            self.idle_conns[crate::workers::current()]
+                .lock()
+                .unwrap()
+                .push(conn);
         }
     }
 

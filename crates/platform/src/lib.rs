@@ -13,6 +13,7 @@ pub mod otlp;
 pub mod sandbox;
 pub mod services;
 pub mod spans;
+mod workers;
 
 pub use dashboard::FILES as DASHBOARD_FILES;
 pub use instances::{Deployable, InstanceStatus, Placement, Resources};
@@ -112,6 +113,7 @@ pub struct Platform {
     gateway: Arc<Gateway>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    workers: Arc<workers::Workers>,
 }
 
 impl Platform {
@@ -162,9 +164,12 @@ impl Platform {
             dashboard_dir: config.dashboard_dir.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
+        let workers =
+            Arc::new(workers::Workers::start().context("cannot start the gateway's threads")?);
         let mut tasks = vec![tokio::spawn(accept_loop(
             listener,
             Arc::clone(&gateway),
+            Arc::clone(&workers),
             max_connections,
             stop_rx.clone(),
         ))];
@@ -174,6 +179,7 @@ impl Platform {
             gateway,
             stop,
             tasks,
+            workers,
         };
         let pools = platform.gateway.routes();
         for pool in pools.values() {
@@ -308,6 +314,8 @@ impl Platform {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // Last: instances' watchers may run on the serving threads.
+        self.workers.finish();
     }
 }
 
@@ -429,6 +437,7 @@ fn out_of_files(e: &std::io::Error) -> bool {
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
+    workers: Arc<workers::Workers>,
     max_connections: usize,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -462,7 +471,10 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         match Arc::clone(&held).try_acquire_owned() {
             Ok(permit) => {
-                tokio::spawn(serve_connection(Arc::clone(&gateway), stream, Some(permit)));
+                let gateway = Arc::clone(&gateway);
+                workers.serve(stream, move |stream| {
+                    serve_connection(gateway, stream, Some(permit))
+                });
             }
             Err(_) => {
                 gateway.shared.metrics.connections_shed.inc();

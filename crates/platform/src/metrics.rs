@@ -3,10 +3,11 @@
 use prometheus::core::Collector;
 use prometheus::proto::Metric;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The platform's metrics, in their own registry.
 pub struct Metrics {
@@ -187,6 +188,67 @@ impl Metrics {
                 .collect();
         });
         by_route
+    }
+}
+
+/// One function's series on the gateway's path, each looked up on first use and kept: a lookup by
+/// label hashes the label and takes a lock, and every request would make several.
+pub(crate) struct FunctionSeries {
+    function: String,
+    requests: OnceLock<IntCounter>,
+    latency: OnceLock<Histogram>,
+    answered_ok: OnceLock<IntCounter>,
+    instances: OnceLock<IntGauge>,
+    queued: OnceLock<IntGauge>,
+}
+
+impl FunctionSeries {
+    pub fn new(function: &str) -> FunctionSeries {
+        FunctionSeries {
+            function: function.to_string(),
+            requests: OnceLock::new(),
+            latency: OnceLock::new(),
+            answered_ok: OnceLock::new(),
+            instances: OnceLock::new(),
+            queued: OnceLock::new(),
+        }
+    }
+
+    /// `quilt_gateway_requests_total` of this function.
+    pub fn requests(&self, m: &Metrics) -> &IntCounter {
+        self.requests
+            .get_or_init(|| m.requests.with_label_values(&[&self.function]))
+    }
+
+    /// `quilt_gateway_request_duration_seconds` of this function.
+    pub fn latency(&self, m: &Metrics) -> &Histogram {
+        self.latency
+            .get_or_init(|| m.latency.with_label_values(&[&self.function]))
+    }
+
+    /// Counts one response with status `code`.
+    pub fn count_response(&self, m: &Metrics, code: hyper::StatusCode) {
+        if code == hyper::StatusCode::OK {
+            self.answered_ok
+                .get_or_init(|| m.responses.with_label_values(&[&self.function, "200"]))
+                .inc();
+        } else {
+            m.responses
+                .with_label_values(&[&self.function, code.as_str()])
+                .inc();
+        }
+    }
+
+    /// `quilt_instances` of this function.
+    pub fn instances(&self, m: &Metrics) -> &IntGauge {
+        self.instances
+            .get_or_init(|| m.instances.with_label_values(&[&self.function]))
+    }
+
+    /// `quilt_queued_requests` of this function.
+    pub fn queued(&self, m: &Metrics) -> &IntGauge {
+        self.queued
+            .get_or_init(|| m.queued.with_label_values(&[&self.function]))
     }
 }
 
