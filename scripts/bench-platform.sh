@@ -13,7 +13,8 @@
 #     instance the gateway routes to, alternating with the gateway and the instance alone: the
 #     latency each proxy adds over the instance alone at 1 connection (target: the gateway's at
 #     most nginx's), requests/s at 16 connections (at least nginx's), p99 at 16 connections (at
-#     most 1.2x nginx's), and the CPU each proxy spends per request at 16 connections
+#     most 1.2x nginx's), and the CPU each proxy spends per request at 16 connections; then the
+#     1-connection runs again with every process on one CPU (`taskset`)
 #
 # Usage: scripts/bench-platform.sh [--duration SECONDS] [--port PORT] [--rounds N]
 #   --rounds N: alternating rounds of the nginx comparison (default 3; medians over them)
@@ -133,7 +134,8 @@ run() {
   shift 4
   before=$(ticks "$@")
   echo "== $name: wrk -t$threads -c$conns -d${duration}s --latency -s post.lua $url"
-  wrk -t"$threads" -c"$conns" -d"${duration}s" --latency -s "$work/post.lua" "$url" | tee "$work/$name.txt"
+  taskset -c "${wrk_cpu:-0-$(($(nproc) - 1))}" \
+    wrk -t"$threads" -c"$conns" -d"${duration}s" --latency -s "$work/post.lua" "$url" | tee "$work/$name.txt"
   awk -v t=$(($(ticks "$@") - before)) -v hz="$(getconf CLK_TCK)" '/requests in/ { printf "%.1f", t * 1e6 / hz / $1 }' "$work/$name.txt" >"$work/$name.cpu"
   if grep -q "Non-2xx" "$work/$name.txt"; then
     echo "bench-platform: $name got non-2xx responses" >&2
@@ -171,6 +173,19 @@ for i in $(seq "$rounds"); do
   run "gw-c16-$i" 2 16 "$gw/noop" "${pids[0]}"
   run "nginx-c16-$i" 2 16 "http://127.0.0.1:$nginx_port/noop" $(pgrep -P "$nginx_master")
 done
+# The same three at 1 connection with every process (wrk, quilt up and its instances, nginx, the
+# instance alone) on one CPU: no wake-up crosses vCPUs, so what is left is each proxy's own work
+# (on this VM a wake-up of an idle vCPU costs tens of microseconds, and where the scheduler puts
+# the chain's threads decides the unpinned figures).
+descendants() { local p; for p in "$@"; do echo "$p"; descendants $(pgrep -P "$p"); done; }
+pin() { local p; for p in $(descendants "${pids[@]}"); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done; }
+pin 0
+for i in $(seq "$rounds"); do
+  wrk_cpu=0 run "pinned-direct-c1-$i" 1 1 "http://127.0.0.1:$direct_port/noop"
+  wrk_cpu=0 run "pinned-gw-c1-$i" 1 1 "$gw/noop"
+  wrk_cpu=0 run "pinned-nginx-c1-$i" 1 1 "http://127.0.0.1:$nginx_port/noop"
+done
+pin "0-$(($(nproc) - 1))"
 # median FIELD NAME: the median of FIELD (p50, p99, rps, cpu) over NAME-1..rounds (the lower
 # middle one when the rounds are even).
 median() {
@@ -190,6 +205,8 @@ against() {
 
 gw_added=$(awk -v a="$(median p50 gw-c1)" -v b="$(median p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
 nginx_added=$(awk -v a="$(median p50 nginx-c1)" -v b="$(median p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
+pinned_gw_added=$(awk -v a="$(median p50 pinned-gw-c1)" -v b="$(median p50 pinned-direct-c1)" 'BEGIN { printf "%.1f", a - b }')
+pinned_nginx_added=$(awk -v a="$(median p50 pinned-nginx-c1)" -v b="$(median p50 pinned-direct-c1)" 'BEGIN { printf "%.1f", a - b }')
 cat <<EOF
 
 == Summary ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per run)
@@ -206,6 +223,7 @@ quilt bench vs wrk, relay, 16 connections: $(against relay-c16)
 gateway vs nginx in front of the same noop instance (medians of $rounds alternating runs):
   p50 at 1 connection: gateway $(median p50 gw-c1) us, nginx $(median p50 nginx-c1) us, the instance alone $(median p50 direct-c1) us
   added p50 at 1 connection (over the instance alone): gateway $gw_added us, nginx $nginx_added us   (target: at most nginx's: $(verdict "$gw_added" "$nginx_added" le))
+  the same, everything on one CPU: p50 gateway $(median p50 pinned-gw-c1) us, nginx $(median p50 pinned-nginx-c1) us, the instance alone $(median p50 pinned-direct-c1) us; added: gateway $pinned_gw_added us, nginx $pinned_nginx_added us   (target: at most nginx's: $(verdict "$pinned_gw_added" "$pinned_nginx_added" le))
   requests/s at 16 connections: gateway $(median rps gw-c16), nginx $(median rps nginx-c16)   (target: at least nginx's: $(verdict "$(median rps gw-c16)" "$(median rps nginx-c16)" ge))
   p99 at 16 connections: gateway $(median p99 gw-c16) us, nginx $(median p99 nginx-c16) us   (target: at most 1.2x nginx's: $(verdict "$(median p99 gw-c16)" "$(awk -v n="$(median p99 nginx-c16)" 'BEGIN { print 1.2 * n }')" le))
   CPU per request at 16 connections: gateway $(median cpu gw-c16) us, nginx (its workers) $(median cpu nginx-c16) us
