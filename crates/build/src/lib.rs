@@ -19,9 +19,7 @@ use quilt_manifest::{Language, Manifest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use workspace::{
-    rust_package_name, temp_path, write_if_changed, write_workspace, GeneratedCrate,
-};
+pub use workspace::{rust_package_name, write_if_changed, write_workspace, GeneratedCrate};
 
 /// Builds every function of the app; returns `(function name, binary path)` in manifest order.
 pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
@@ -124,9 +122,6 @@ pub fn cargo_build(build_dir: &Path, target_dir: &Path, packages: &[&str]) -> Re
 /// Copies `from` to `to` through a temporary file and a rename, so that a reader never sees a half
 /// written file.
 pub fn install_file(from: &Path, to: &Path) -> Result<()> {
-    let tmp = temp_path(to);
-    std::fs::copy(from, &tmp)
-        .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
-    std::fs::rename(&tmp, to).with_context(|| format!("installing {}", to.display()))?;
-    Ok(())
+    quilt_atomic_file::replace_with(to, |tmp| std::fs::copy(from, tmp).map(drop))
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))
 }

@@ -85,7 +85,11 @@ pub fn compile(f: &Function, out_dir: &Path, emit: Emit, harden: bool) -> Result
 }
 
 fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit, harden: bool) -> Result<()> {
-    let tmp = crate::temp_path(out);
+    quilt_atomic_file::replace_with(out, |tmp| compile_into(f, src, tmp, emit, harden))
+}
+
+/// Compiles `src` of `f` into the object or bitcode file `out`.
+fn compile_into(f: &Function, src: &Path, out: &Path, emit: Emit, harden: bool) -> Result<()> {
     let mut cmd = Command::new(compiler(f.language));
     cmd.arg("-O2")
         .arg("-fPIC")
@@ -101,12 +105,11 @@ fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit, harden: bool) -
     if emit == Emit::Bitcode {
         cmd.arg("-emit-llvm");
     }
-    cmd.arg("-c").arg(src).arg("-o").arg(&tmp);
+    cmd.arg("-c").arg(src).arg("-o").arg(out);
     let output = cmd
         .output()
         .with_context(|| format!("running {}", compiler(f.language).display()))?;
     if !output.status.success() {
-        let _ = std::fs::remove_file(&tmp);
         bail!(
             "function '{}': compiling {} failed:\n{}",
             f.name,
@@ -114,7 +117,6 @@ fn compile_one(f: &Function, src: &Path, out: &Path, emit: Emit, harden: bool) -
             String::from_utf8_lossy(&output.stderr).trim_end()
         );
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 
@@ -130,18 +132,18 @@ pub fn compile_static(f: &Function, dir: &Path) -> Result<PathBuf> {
     if mtime(&lib) > newest {
         return Ok(lib);
     }
-    let tmp = crate::temp_path(&lib);
-    let _ = std::fs::remove_file(&tmp);
-    let status = Command::new(paths::llvm_tool("llvm-ar"))
-        .arg("crs")
-        .arg(&tmp)
-        .args(&objects)
-        .status()
-        .context("running llvm-ar")?;
-    if !status.success() {
-        bail!("function '{}': archiving its objects failed", f.name);
-    }
-    std::fs::rename(&tmp, &lib)?;
+    quilt_atomic_file::replace_with(&lib, |tmp| {
+        let status = Command::new(paths::llvm_tool("llvm-ar"))
+            .arg("crs")
+            .arg(tmp)
+            .args(&objects)
+            .status()
+            .context("running llvm-ar")?;
+        if !status.success() {
+            bail!("function '{}': archiving its objects failed", f.name);
+        }
+        Ok(())
+    })?;
     Ok(lib)
 }
 

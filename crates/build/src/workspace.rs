@@ -245,28 +245,13 @@ pub fn write_workspace(dir: &Path, crates: &[GeneratedCrate], keep_existing: boo
     Ok(())
 }
 
-/// A temporary path beside `path`, unique to this process and call.
-pub fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}-{n}", std::process::id()));
-    path.with_file_name(name)
-}
-
 /// Writes `contents` to `path` (through a temporary file) unless it already holds exactly that.
 pub fn write_if_changed(path: &Path, contents: &str) -> Result<()> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(contents) {
         return Ok(());
     }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let tmp = temp_path(path);
-    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    quilt_atomic_file::write(path, contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The package name in a crate's `Cargo.toml`.

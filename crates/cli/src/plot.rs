@@ -6,9 +6,8 @@ use std::path::Path;
 
 /// A bar chart of labelled values.
 pub fn bars(path: &Path, title: &str, values: &[(&str, f64)]) -> Result<()> {
-    let tmp = quilt_build::temp_path(path);
-    {
-        let root = SVGBackend::new(&tmp, (640, 400)).into_drawing_area();
+    quilt_atomic_file::replace_with(path, |tmp: &Path| -> Result<()> {
+        let root = SVGBackend::new(tmp, (640, 400)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let top = values.iter().map(|v| v.1).fold(0.0, f64::max).max(1e-9) * 1.15;
         let mut chart = ChartBuilder::on(&root)
@@ -40,9 +39,8 @@ pub fn bars(path: &Path, title: &str, values: &[(&str, f64)]) -> Result<()> {
             }))
             .map_err(|e| anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow!("{e}"))?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// One curve of a line chart: a label and its points, in drawing order.
@@ -72,9 +70,8 @@ pub fn lines(
     let x_max = points.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-9) * 1.05;
     let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9);
     let y_min = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let tmp = quilt_build::temp_path(path);
-    {
-        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+    quilt_atomic_file::replace_with(path, |tmp: &Path| -> Result<()> {
+        let root = SVGBackend::new(tmp, (800, 500)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let mut builder = ChartBuilder::on(&root);
         builder
@@ -126,9 +123,8 @@ pub fn lines(
             draw!(builder.build_cartesian_2d(0.0..x_max, 0.0..y_max * 1.1));
         }
         root.present().map_err(|e| anyhow!("{e}"))?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Bars grouped by category, one colour per series, with a legend: `series[s].1[g]` is the value of
@@ -148,9 +144,8 @@ pub fn grouped_bars(
         .max(1e-9)
         * (1.2 + 0.1 * series.len() as f64);
     let width = (groups.len() as u32 * 90).clamp(640, 1600);
-    let tmp = quilt_build::temp_path(path);
-    {
-        let root = SVGBackend::new(&tmp, (width, 480)).into_drawing_area();
+    quilt_atomic_file::replace_with(path, |tmp: &Path| -> Result<()> {
+        let root = SVGBackend::new(tmp, (width, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
@@ -204,7 +199,6 @@ pub fn grouped_bars(
             .draw()
             .map_err(|e| anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow!("{e}"))?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+        Ok(())
+    })
 }

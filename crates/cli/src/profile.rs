@@ -211,15 +211,10 @@ pub fn write_graph(
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it (creating its folder).
+/// Writes `bytes` to `path` through a temporary file beside it (creating its folder); the error
+/// names the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = quilt_build::temp_path(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    quilt_atomic_file::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The body to send for a workflow when none is given on the command line: the one its manifest

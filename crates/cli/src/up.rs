@@ -557,14 +557,14 @@ fn write_admin_token(manifest: &Manifest, token: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = admin_token_path(manifest);
     std::fs::create_dir_all(manifest.work_dir())?;
-    let tmp = quilt_build::temp_path(&path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(token.as_bytes())?;
-    std::fs::rename(&tmp, &path)?;
+    quilt_atomic_file::replace_with(&path, |tmp| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)?
+            .write_all(token.as_bytes())
+    })?;
     Ok(())
 }
 

@@ -245,7 +245,7 @@ fn run_gen(args: &GenArgs) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&graph.to_json())? + "\n";
     match &args.out {
         Some(out) => {
-            crate::plan::write_atomic(out, text.as_bytes())
+            quilt_atomic_file::write(out, text.as_bytes())
                 .with_context(|| format!("{}: cannot write", out.display()))?;
         }
         None => print!("{text}"),

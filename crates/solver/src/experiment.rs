@@ -234,7 +234,7 @@ pub fn write_outputs(
     let mut written = Vec::new();
     let mut put = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let path = dir.join(name);
-        crate::plan::write_atomic(&path, bytes)?;
+        quilt_atomic_file::write(&path, bytes)?;
         written.push(path);
         Ok(())
     };

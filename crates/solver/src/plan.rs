@@ -19,7 +19,6 @@ use crate::graph::{number, CallGraph, Limits};
 use crate::problem::{fits, Problem, Scratch};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A merge plan: the chosen roots and the group each one heads.
@@ -247,7 +246,7 @@ impl Plan {
     pub fn write(&self, path: &Path) -> Result<(), PlanError> {
         let mut text = self.to_json();
         text.push('\n');
-        write_atomic(path, text.as_bytes()).map_err(|e| PlanError::Io {
+        quilt_atomic_file::write(path, text.as_bytes()).map_err(|e| PlanError::Io {
             path: path.display().to_string(),
             message: format!("cannot write: {e}"),
         })
@@ -290,33 +289,10 @@ impl Plan {
                 });
             }
             let path = dir.join(format!("funcTree.{}", g.root));
-            write_atomic(&path, Plan::func_tree(g).as_bytes()).map_err(|e| io(&path, e))?;
+            quilt_atomic_file::write(&path, Plan::func_tree(g).as_bytes())
+                .map_err(|e| io(&path, e))?;
             written.push(path);
         }
         Ok(written)
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("not a file path"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
