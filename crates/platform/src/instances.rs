@@ -612,10 +612,23 @@ impl Pool {
         self.gauge(&st);
     }
 
+    /// The instances now, each with whether it is draining (running ones first): taken under the
+    /// pool's lock, which routes requests, so that /proc and the cgroups are read outside it.
+    fn snapshot(&self) -> Vec<(Arc<Instance>, bool)> {
+        let st = self.state.lock().unwrap();
+        let running = st.instances.iter().map(|i| (Arc::clone(i), false));
+        running
+            .chain(st.draining.iter().map(|i| (Arc::clone(i), true)))
+            .collect()
+    }
+
     /// Samples CPU time and peak memory of every instance from /proc.
     pub fn sample(&self) {
-        let st = self.state.lock().unwrap();
-        for inst in st.instances.iter().chain(&st.draining) {
+        self.sample_instances(&self.snapshot());
+    }
+
+    fn sample_instances(&self, instances: &[(Arc<Instance>, bool)]) {
+        for (inst, _) in instances {
             inst.sample_cpu();
             if let Some(hwm_kb) = peak_rss_kb(inst.pid) {
                 self.usage.peak_rss_kb.fetch_max(hwm_kb, Ordering::Relaxed);
@@ -625,14 +638,13 @@ impl Pool {
 
     /// Resource figures so far.
     pub fn resources(&self) -> Resources {
-        self.sample();
-        let st = self.state.lock().unwrap();
-        let alive: u64 = st
-            .instances
+        let instances = self.snapshot();
+        self.sample_instances(&instances);
+        let alive: u64 = instances
             .iter()
-            .chain(&st.draining)
-            .map(|i| i.cpu_ns.load(Ordering::Relaxed))
+            .map(|(i, _)| i.cpu_ns.load(Ordering::Relaxed))
             .sum();
+        let running = instances.iter().filter(|(_, draining)| !draining).count();
         let ns = alive + self.usage.gone_ns.load(Ordering::Relaxed);
         Resources {
             cpu_seconds: ns as f64 / 1e9,
@@ -640,21 +652,13 @@ impl Pool {
             busy_seconds: self.usage.busy.lock().unwrap().total().as_secs_f64(),
             requests: self.usage.served.load(Ordering::Relaxed),
             peak_rss_mb: self.usage.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0,
-            instances: st.instances.len(),
+            instances: running,
         }
     }
 
     /// Each instance as it is now (running ones first, then recycled ones still draining).
     pub fn instance_status(&self) -> Vec<InstanceStatus> {
-        // Read /proc and the cgroups outside the pool's lock, which routes requests.
-        let instances: Vec<(Arc<Instance>, bool)> = {
-            let st = self.state.lock().unwrap();
-            let running = st.instances.iter().map(|i| (Arc::clone(i), false));
-            running
-                .chain(st.draining.iter().map(|i| (Arc::clone(i), true)))
-                .collect()
-        };
-        instances
+        self.snapshot()
             .into_iter()
             .map(|(inst, draining)| {
                 inst.sample_cpu();
