@@ -230,6 +230,13 @@ async fn a_fork_bomb_stops_at_its_pids_limit_and_dies_with_its_instance() {
         (200, "ok"),
         "a new connection at the limit"
     );
+    // A connection that sends nothing holds the accepting thread for a moment only.
+    let stalled = tokio::net::TcpStream::connect(instance).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), get(instance, "/healthz"))
+        .await
+        .expect("a stalled connection at the limit stopped the instance from accepting");
+    assert_eq!(r.status, 200, "{}", r.body);
+    drop(stalled);
     // The instance dies: its children go with it, and a new instance serves.
     let r = post(addr, "/bomb", r#"{"exit": true}"#).await;
     assert_eq!(r.status, 502, "{}", r.body);

@@ -2,7 +2,8 @@
 //!
 //! One thread per connection; the gateway bounds an instance's concurrency by the connections it
 //! opens to it. When no thread can be made (the instance is at its pids or memory limit), the
-//! accepting thread serves the connection's first request itself and closes it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1; port 0: any
+//! accepting thread serves the connection's first request itself (waiting at most 2 s for its
+//! bytes) and closes it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1; port 0: any
 //! free port) and announces the port it got on standard output as `QUILT_LISTENING <port>`.
 //! `POST /` runs the entry named by `$QUILT_ENTRY`, or the only one (Fission's router forwards a
 //! trigger's requests to `/`).
@@ -59,12 +60,18 @@ pub fn serve(entries: &'static [Entry], mode: Mode) -> ! {
             // At its process or memory limit (a pids cgroup counts threads): the request is still
             // served, here, and the connection closed after it.
             if let Some(stream) = slot.lock().unwrap().take() {
+                let _ = stream.set_read_timeout(Some(INLINE_STALL));
+                let _ = stream.set_write_timeout(Some(INLINE_STALL));
                 serve_connection(stream, entries, false);
             }
         }
     }
     unreachable!("TcpListener::incoming never ends")
 }
+
+/// How long the accepting thread waits for a connection it serves itself to send or take bytes: a
+/// client that stalls must not keep the instance from accepting.
+const INLINE_STALL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest request head (request line and headers) an instance reads.
 pub const MAX_HEAD: usize = 64 * 1024;
