@@ -424,6 +424,10 @@ impl Gateway {
                 return Err(BodyError::NoMemory);
             }
             chunks.push(data);
+            // The whole declared body is here: no read for its end.
+            if hyper::body::Body::is_end_stream(&body) {
+                break;
+            }
         }
         Ok(match chunks.len() {
             1 => chunks.pop().expect("one chunk"),
