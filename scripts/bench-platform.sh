@@ -125,6 +125,7 @@ to_us() {
     printf "%.1f", n }'
 }
 
+all_cpus="0-$(($(nproc) - 1))"
 # ticks PID...: CPU time (user + system, clock ticks) the processes used so far.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
 # run NAME THREADS CONNECTIONS URL [PID...]: runs wrk, keeps its output in $work/NAME.txt and
@@ -134,7 +135,7 @@ run() {
   shift 4
   before=$(ticks "$@")
   echo "== $name: wrk -t$threads -c$conns -d${duration}s --latency -s post.lua $url"
-  taskset -c "${wrk_cpu:-0-$(($(nproc) - 1))}" \
+  taskset -c "${wrk_cpu:-$all_cpus}" \
     wrk -t"$threads" -c"$conns" -d"${duration}s" --latency -s "$work/post.lua" "$url" | tee "$work/$name.txt"
   awk -v t=$(($(ticks "$@") - before)) -v hz="$(getconf CLK_TCK)" '/requests in/ { printf "%.1f", t * 1e6 / hz / $1 }' "$work/$name.txt" >"$work/$name.cpu"
   if grep -q "Non-2xx" "$work/$name.txt"; then
@@ -185,7 +186,7 @@ for i in $(seq "$rounds"); do
   wrk_cpu=0 run "pinned-gw-c1-$i" 1 1 "$gw/noop"
   wrk_cpu=0 run "pinned-nginx-c1-$i" 1 1 "http://127.0.0.1:$nginx_port/noop"
 done
-pin "0-$(($(nproc) - 1))"
+pin "$all_cpus"
 # median FIELD NAME: the median of FIELD (p50, p99, rps, cpu) over NAME-1..rounds (the lower
 # middle one when the rounds are even).
 median() {
@@ -203,10 +204,12 @@ against() {
   awk -v q="$q" -v w="$w" 'BEGIN { r = q / w; printf "%.0f vs %.0f req/s (x%.3f, target within 10%%: %s)", q, w, r, (r >= 0.9 && r <= 1.1) ? "met" : "MISSED" }'
 }
 
-gw_added=$(awk -v a="$(median p50 gw-c1)" -v b="$(median p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
-nginx_added=$(awk -v a="$(median p50 nginx-c1)" -v b="$(median p50 direct-c1)" 'BEGIN { printf "%.1f", a - b }')
-pinned_gw_added=$(awk -v a="$(median p50 pinned-gw-c1)" -v b="$(median p50 pinned-direct-c1)" 'BEGIN { printf "%.1f", a - b }')
-pinned_nginx_added=$(awk -v a="$(median p50 pinned-nginx-c1)" -v b="$(median p50 pinned-direct-c1)" 'BEGIN { printf "%.1f", a - b }')
+# added PROXY ALONE: the median p50 of runs PROXY-* minus that of runs ALONE-*, in microseconds.
+added() { awk -v a="$(median p50 "$1")" -v b="$(median p50 "$2")" 'BEGIN { printf "%.1f", a - b }'; }
+gw_added=$(added gw-c1 direct-c1)
+nginx_added=$(added nginx-c1 direct-c1)
+pinned_gw_added=$(added pinned-gw-c1 pinned-direct-c1)
+pinned_nginx_added=$(added pinned-nginx-c1 pinned-direct-c1)
 cat <<EOF
 
 == Summary ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s per run)
