@@ -3,8 +3,9 @@
 //! One thread per connection; the gateway bounds an instance's concurrency by the connections it
 //! opens to it. When no thread can be made (the instance is at its pids or memory limit), the
 //! accepting thread serves the connection's first request itself (waiting at most 2 s for its
-//! bytes) and closes it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1; port 0: any
-//! free port) and announces the port it got on standard output as `QUILT_LISTENING <port>`.
+//! bytes) and closes it. The server binds `$QUILT_BIND:$QUILT_PORT` (default address 127.0.0.1;
+//! port 0: any free port) and announces the port it got on standard output as
+//! `QUILT_LISTENING <port>`.
 //! `POST /` runs the entry named by `$QUILT_ENTRY`, or the only one (Fission's router forwards a
 //! trigger's requests to `/`).
 
