@@ -99,15 +99,35 @@ pub fn write_function_workspace(manifest: &Manifest) -> Result<(PathBuf, Vec<Gen
     Ok((build_dir, crates))
 }
 
+/// The rustc flag every crate Quilt builds gets on top of the user's `RUSTFLAGS`: each object file
+/// keeps the optimized LLVM bitcode it was generated from (section `.llvmbc`). The merging compiler
+/// rewrites that bitcode, so a merge reuses the crates the app's own build compiled.
+pub const EMBED_BITCODE: &str = "-Cembed-bitcode=yes";
+
+/// `cargo` for an app's builds: target folder `target_dir`, and [`EMBED_BITCODE`] after the user's
+/// `RUSTFLAGS` (as `CARGO_ENCODED_RUSTFLAGS`, which cargo prefers) so that function builds and merges
+/// share their compiled crates.
+pub fn cargo(target_dir: &Path) -> Command {
+    let mut flags: Vec<String> = std::env::var("RUSTFLAGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    flags.push(EMBED_BITCODE.to_string());
+    let mut cmd = Command::new(paths::cargo());
+    cmd.env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"));
+    cmd
+}
+
 /// Runs `cargo build --release` of `packages` (their features unified) in a generated workspace.
 pub fn cargo_build(build_dir: &Path, target_dir: &Path, packages: &[&str]) -> Result<()> {
-    let status = Command::new(paths::cargo())
+    let status = cargo(target_dir)
         .arg("build")
         .arg("--release")
         .arg("--manifest-path")
         .arg(build_dir.join("Cargo.toml"))
         .args(packages.iter().flat_map(|p| ["-p", p]))
-        .env("CARGO_TARGET_DIR", target_dir)
         .status()
         .context("running cargo")?;
     if !status.success() {

@@ -358,17 +358,18 @@ async fn an_unchanged_group_re_merges_from_the_cache_and_a_changed_member_does_n
     let first = merge(&m, tree, &opts).unwrap();
     assert!(!first.cached, "nothing was cached yet");
     let bytes = std::fs::read(&first.binary).unwrap();
-    // The merged crate's bitcode, which cargo rewrites whenever it compiles the crate again.
-    let bitcode = m.work_dir().join("merge/out-front/rust.bc");
-    let compiled = std::fs::metadata(&bitcode).unwrap().modified().unwrap();
+    // The merged crate's recorded link, which cargo records again whenever it compiles the crate.
+    let recorded = m.work_dir().join("merge/out-front/link/args");
+    let compiled = std::fs::metadata(&recorded).unwrap().modified().unwrap();
 
     let again = merge(&m, tree, &opts).unwrap();
     assert_eq!(
-        std::fs::metadata(&bitcode).unwrap().modified().unwrap(),
+        std::fs::metadata(&recorded).unwrap().modified().unwrap(),
         compiled,
         "cargo compiled the unchanged merged crate again"
     );
     assert!(again.cached, "an unchanged group comes from the cache");
+    assert_eq!(again.modules.rewritten, 0);
     assert_eq!(again.times.optimize_s, 0.0);
     assert_eq!(std::fs::read(&again.binary).unwrap(), bytes);
     assert_eq!(again.sites, first.sites);
@@ -398,10 +399,14 @@ async fn an_unchanged_group_re_merges_from_the_cache_and_a_changed_member_does_n
     );
     drop(p);
 
-    // One member changes: merged again, and the new binary answers with the new source.
+    // One member changes: merged again, and the new binary answers with the new source. Only the
+    // changed member's module is rewritten; the caller's object and the runtime's come from the
+    // object cache.
     let m = cache_app(dir.path(), "second");
     let changed = merge(&m, tree, &opts).unwrap();
     assert!(!changed.cached, "a changed member is merged again");
+    assert_eq!(changed.modules.rewritten, 1, "{:?}", changed.modules);
+    assert!(changed.modules.cached >= 2, "{:?}", changed.modules);
     let p = start(&m).await;
     assert_eq!(
         post(&p, "front-merged", "{}").await,

@@ -1,13 +1,14 @@
-//! The merge cache: an unchanged group re-merges without merging, optimizing or linking again.
+//! The merge caches: an unchanged group re-merges without rewriting or linking again, and an
+//! unchanged object of a changed group is not rewritten or compiled again.
 //!
 //! Compiling the members is left to cargo and clang (cargo already skips a crate that has not
-//! changed). What follows reads only the compiled bitcode, so the cache key hashes exactly that:
-//! the members, the fan-out threshold, the Rust whole-program module and the C/C++ modules in
-//! order, whether the C++ library is linked, the toolchain (the LLVM linked into this process and
-//! clang-22's version) and the merging compiler's own sources (fingerprinted by its build script). An entry is
-//! `<app>/.quilt/merge/cache/<key>/` holding the linked binary and what the rewrite found; it is
-//! written in a temporary folder and renamed, so a reader sees a whole entry or none. The least
-//! recently used entries beyond [`KEEP`] are removed.
+//! changed). What follows reads only the compiled objects, so a key hashes exactly what a result
+//! depends on (the callers of [`Cache::key`] list it), together with the toolchain (the LLVM linked
+//! into this process and the linker's version) and the merging compiler's own sources
+//! (fingerprinted by its build script). An entry is `<dir>/<key>/` holding one file (a linked
+//! binary, or an object file) and what the rewrite found; it is written in a temporary folder and
+//! renamed, so a reader sees a whole entry or none. The least recently used entries beyond the
+//! cache's limit are removed.
 
 use crate::rewrite::Site;
 use crate::structors::Lowered;
@@ -17,10 +18,6 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Entries kept per app; older ones are removed when a new one is stored.
-pub const KEEP: usize = 32;
-
-const BINARY: &str = "merged.bin";
 const FINDINGS: &str = "findings.json";
 
 /// What the merge stage found, stored beside the binary.
@@ -32,51 +29,41 @@ pub struct Findings {
     pub structors: Lowered,
 }
 
-/// The cache of one app: `<work>/merge/cache`.
+/// A cache of one app: merged binaries in `<work>/merge/cache`, objects in `<work>/merge/objects`.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
+    file: &'static str,
+    keep: usize,
 }
 
 impl Cache {
-    /// The cache in folder `dir`.
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+    /// The cache in folder `dir` whose entries hold a file named `file`; it keeps the `keep` most
+    /// recently used entries.
+    pub fn new(dir: PathBuf, file: &'static str, keep: usize) -> Self {
+        Self { dir, file, keep }
     }
 
-    /// The key of a merge of `members` from these bitcode files (Rust module first) with a fan-out
-    /// threshold, linked with the C++ library or not.
-    pub fn key(
-        bitcode: &[&Path],
-        members: &[String],
-        fanout_threshold: usize,
-        cpp: bool,
-    ) -> Result<String> {
+    /// The key of a result that depends on `parts` (each hashed with its length, in order), the
+    /// toolchain and the merging compiler's sources.
+    pub fn key<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<String> {
         let mut hash = Sha256::new();
         hash.update(env!("QUILT_MERGE_SOURCES"));
         hash.update(llvm_version());
-        hash.update(clang_version()?);
-        hash.update([u8::from(cpp)]);
-        hash.update((fanout_threshold as u64).to_le_bytes());
-        for m in members {
-            hash.update((m.len() as u64).to_le_bytes());
-            hash.update(m);
-        }
-        for path in bitcode {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            hash.update((bytes.len() as u64).to_le_bytes());
-            hash.update(&bytes);
+        hash.update(linker_version()?);
+        for part in parts {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
         }
         Ok(format!("{:x}", hash.finalize()))
     }
 
-    /// The entry for `key`: its binary and findings, if stored whole. Marks it recently used.
+    /// The entry for `key`: its file and findings, if stored whole. Marks it recently used.
     pub fn lookup(&self, key: &str) -> Option<(PathBuf, Findings)> {
         let entry = self.dir.join(key);
         let text = std::fs::read_to_string(entry.join(FINDINGS)).ok()?;
         let findings = serde_json::from_str(&text).ok()?;
-        let binary = entry.join(BINARY);
+        let binary = entry.join(self.file);
         if !binary.is_file() {
             return None;
         }
@@ -86,15 +73,16 @@ impl Cache {
         Some((binary, findings))
     }
 
-    /// Stores `binary` and `findings` under `key`, then evicts beyond [`KEEP`].
-    pub fn store(&self, key: &str, binary: &Path, findings: &Findings) -> Result<()> {
+    /// Stores `file` and `findings` under `key`, then evicts beyond the limit; returns the stored
+    /// file.
+    pub fn store(&self, key: &str, file: &Path, findings: &Findings) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let tmp = self.dir.join(format!(".{key}.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let written = std::fs::copy(binary, tmp.join(BINARY))
-            .with_context(|| format!("copying {} into the merge cache", binary.display()))
+        let written = std::fs::copy(file, tmp.join(self.file))
+            .with_context(|| format!("copying {} into the merge cache", file.display()))
             .and_then(|_| {
                 std::fs::write(tmp.join(FINDINGS), serde_json::to_vec(findings)?)
                     .context("writing the merge cache's findings")
@@ -108,10 +96,11 @@ impl Cache {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         installed?;
-        self.evict()
+        self.evict()?;
+        Ok(entry.join(self.file))
     }
 
-    /// Removes the least recently used entries beyond [`KEEP`] (and leftovers of interrupted
+    /// Removes the least recently used entries beyond the limit (and leftovers of interrupted
     /// stores).
     fn evict(&self) -> Result<()> {
         let mut entries = Vec::new();
@@ -130,7 +119,7 @@ impl Cache {
             entries.push((used, entry.path()));
         }
         entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-        for (_, path) in entries.into_iter().skip(KEEP) {
+        for (_, path) in entries.into_iter().skip(self.keep) {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("removing {}", path.display()))?;
         }
@@ -146,12 +135,11 @@ fn llvm_version() -> String {
     format!("llvm {major}.{minor}.{patch}")
 }
 
-/// `clang-22 --version`, which links merged binaries.
-fn clang_version() -> Result<Vec<u8>> {
-    let clang = quilt_build::paths::llvm_tool("clang");
-    let output = Command::new(&clang)
+/// `cc --version`, the driver that links merged binaries as rustc links the app's functions.
+fn linker_version() -> Result<Vec<u8>> {
+    let output = Command::new("cc")
         .arg("--version")
         .output()
-        .with_context(|| format!("running {} --version", clang.display()))?;
+        .context("running cc --version")?;
     Ok(output.stdout)
 }

@@ -1,18 +1,20 @@
 //! `quilt merge`: the merging compiler.
 //!
 //! For each group (a root and its members) it
-//! 1. **compiles**: the Rust members together through a generated crate with fat LTO into one
-//!    whole-program bitcode module (std included once), the C/C++ members with clang-22 into
-//!    bitcode;
-//! 2. **merges**: links the modules in-process (inkwell / LLVM 22) and rewrites every invocation of
-//!    a member into a local call ([`rewrite`]);
-//! 3. **cleans up**: removes what the rewrite left unreachable ([`POST_MERGE_PASSES`]); the code
-//!    itself was optimized before (rustc's fat LTO at O3, clang-22 at -O2), and a second O3 run
-//!    measured slower to merge and to run (docs/PERFORMANCE.md, "Merge time and size");
-//! 4. **links**: emits object code and links it with clang-22.
+//! 1. **compiles**: a generated crate that depends on the Rust members, built like the app's own
+//!    functions (so their compiled crates are reused) but with its link recorded instead of run
+//!    ([`link`]); the C/C++ members with clang-22 into bitcode;
+//! 2. **rewrites**: in every object that uses the invocation ABI (found by its symbols), the
+//!    bitcode embedded beside the code, where every invocation of a member becomes a local call
+//!    ([`rewrite`]); the C/C++ members' bitcode likewise;
+//! 3. **cleans up** each rewritten module ([`POST_MERGE_PASSES`]): the code was optimized when it was
+//!    compiled, and a second O3 measured slower to merge and to run (docs/PERFORMANCE.md, "Merge
+//!    time and size");
+//! 4. **links**: generates code for the rewritten modules, on every core, and replays rustc's link
+//!    with them in place of the objects they came from.
 //!
-//! Steps 2–4 read only the compiled bitcode: when it is unchanged, the binary comes from the
-//! [`cache`].
+//! Rewritten objects and linked binaries are cached by what they depend on ([`cache`]): after one
+//! member changes, only its objects are rewritten again.
 //!
 //! The result is installed atomically as `<app>/.quilt/merged/<root>-merged` with a deployment
 //! file beside it, which `quilt up` serves next to the original functions.
@@ -20,6 +22,7 @@
 pub mod cache;
 pub mod deployment;
 pub mod features;
+pub mod link;
 mod llvm;
 pub mod rewrite;
 pub mod structors;
@@ -29,6 +32,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use cache::{Cache, Findings};
 use deployment::MergedDeployment;
 use inkwell::context::Context as LlvmContext;
+use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{
@@ -41,7 +45,6 @@ use quilt_build::{paths, GeneratedCrate};
 use quilt_manifest::{Language, Manifest};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tree::Tree;
 
@@ -64,16 +67,17 @@ pub struct MergeOptions {
     pub refresh: bool,
 }
 
-/// Seconds spent in each stage, as in the reference's merge-time table.
+/// Seconds spent in each stage, as in the reference's merge-time table. The rewritten modules are
+/// handled on every core at once: the last three add up the seconds each module took.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StageTimes {
-    /// Compiling members to bitcode (cargo with fat LTO, clang-22).
+    /// Compiling (cargo with the link recorded, clang-22 to bitcode).
     pub compile_s: f64,
-    /// Loading and linking modules, rewriting call sites.
+    /// Loading modules and rewriting call sites.
     pub merge_s: f64,
     /// The post-merge pipeline ([`POST_MERGE_PASSES`]).
     pub optimize_s: f64,
-    /// Object emission and linking with clang-22.
+    /// Code generation, and the link.
     pub link_s: f64,
 }
 
@@ -102,8 +106,19 @@ pub struct GroupReport {
     pub ir: Option<PathBuf>,
     /// Whether C and C++ members were compiled with hardening.
     pub hardened: bool,
-    /// Whether the binary came from the merge cache (merge, optimize and link skipped).
+    /// Whether the binary came from the merge cache (rewrite, clean-up and link skipped).
     pub cached: bool,
+    /// The modules of the merge (objects that use the invocation ABI, C/C++ members).
+    pub modules: ModuleCounts,
+}
+
+/// How many modules a merge rewrote, and how many it found unchanged in the object cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ModuleCounts {
+    /// Rewritten and compiled to object code by this merge.
+    pub rewritten: usize,
+    /// Taken from the object cache (or, with the binary, from the merge cache).
+    pub cached: usize,
 }
 
 /// Checks a group against the app: members exist, trust domains and isolation are respected.
@@ -169,6 +184,36 @@ pub fn check_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
 /// request and a larger binary.
 pub const POST_MERGE_PASSES: &str = "globaldce";
 
+/// Objects kept in an app's object cache (a group has one per C/C++ member and a few per Rust one).
+const OBJECTS_KEPT: usize = 512;
+
+/// Merged binaries kept in an app's merge cache.
+const BINARIES_KEPT: usize = 32;
+
+/// One module the merge rewrites and generates code for.
+struct Job {
+    /// Where it comes from: an object of the recorded link, or a C/C++ member's bitcode.
+    origin: String,
+    /// The link argument it replaces; `None` for a C/C++ member (linked in addition).
+    arg: Option<usize>,
+    /// The C/C++ member it is (its entry must be defined), if any.
+    member: Option<String>,
+    /// Whether it defines the fan-out threshold.
+    defines_threshold: bool,
+    bitcode: Vec<u8>,
+    /// Its key in the object cache.
+    key: String,
+}
+
+/// What generating code for one module produced.
+struct Generated {
+    object: Vec<u8>,
+    findings: Findings,
+    ir: Option<String>,
+    /// Seconds rewriting, cleaning up and generating code.
+    times: [f64; 3],
+}
+
 /// Merges one group into a binary and installs it.
 pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Result<GroupReport> {
     check_group(manifest, tree, opts)?;
@@ -179,32 +224,72 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     let mut times = StageTimes::default();
 
     let stage = |what: &str| Stage::start(format!("merge {}: {what}", tree.root));
-    let compiling = stage("compile members to bitcode (fat LTO)");
-    let (rust_bc, native_bcs, cpp) = compile(manifest, tree, opts, &out_dir)?;
+    let compiling = stage("compile (cargo, clang-22)");
+    let compiled = compile(manifest, tree, opts, &out_dir)?;
     times.compile_s = compiling.done();
 
-    let bitcode: Vec<&Path> = std::iter::once(rust_bc.as_path())
-        .chain(native_bcs.iter().map(PathBuf::as_path))
-        .collect();
-    let cache = Cache::new(work.join("merge").join("cache"));
-    let key = Cache::key(&bitcode, &tree.members, opts.fanout_threshold, cpp)?;
+    let finding = Stage::start(format!("merge {}: find the objects to rewrite", tree.root));
+    let jobs = jobs(&compiled, tree, opts)?;
+    let mut group_key: Vec<Vec<u8>> = vec![
+        b"group".to_vec(),
+        vec![u8::from(compiled.cpp)],
+        compiled.link.fingerprint(),
+    ];
+    group_key.extend(jobs.iter().map(|j| j.key.as_bytes().to_vec()));
+    for (_, path) in compiled.link.inputs() {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        let modified = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        group_key.push(path.as_os_str().as_encoded_bytes().to_vec());
+        group_key.push(
+            [
+                meta.len().to_le_bytes(),
+                (modified.as_nanos() as u64).to_le_bytes(),
+            ]
+            .concat(),
+        );
+    }
+    let group_key = Cache::key(group_key.iter().map(Vec::as_slice))?;
+    let binaries = Cache::new(
+        work.join("merge").join("cache"),
+        "merged.bin",
+        BINARIES_KEPT,
+    );
     let hit = if opts.keep_ir || opts.refresh {
         None
     } else {
-        cache.lookup(&key)
+        binaries.lookup(&group_key)
     };
+    finding.done();
     let cached = hit.is_some();
+    let mut modules = ModuleCounts {
+        rewritten: 0,
+        cached: jobs.len(),
+    };
     let (linked, findings, ir) = match hit {
         Some((binary, findings)) => {
-            stage("merge, optimize and link").done_with("(cached: the members are unchanged)");
+            stage("rewrite and link").done_with("(cached: nothing changed)");
             (binary, findings, None)
         }
         None => {
-            let (linked, findings, ir) =
-                merge_optimize_link(&bitcode, cpp, tree, opts, &out_dir, &mut times)?;
-            if let Err(e) = cache.store(&key, &linked, &findings) {
-                tracing::warn!(group = %tree.root, "not cached: {e:#}");
-            }
+            let (linked, findings, ir) = rewrite_and_link(
+                &compiled,
+                &jobs,
+                tree,
+                opts,
+                &out_dir,
+                &mut times,
+                &mut modules,
+            )?;
+            let linked = binaries
+                .store(&group_key, &linked, &findings)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(group = %tree.root, "not cached: {e:#}");
+                    linked
+                });
             (linked, findings, ir)
         }
     };
@@ -233,37 +318,214 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
         ir,
         hardened: opts.harden,
         cached,
+        modules,
     })
 }
 
-/// The merge, optimize and link stages: the linked binary, what the rewrite found, and the
-/// optimized module as text when kept.
-fn merge_optimize_link(
-    bitcode: &[&Path],
-    cpp: bool,
+/// The modules to rewrite: every object of the link that uses the invocation ABI, then every C/C++
+/// member's bitcode, each with its object-cache key.
+fn jobs(compiled: &Compiled, tree: &Tree, opts: &MergeOptions) -> Result<Vec<Job>> {
+    let mut jobs: Vec<Job> = compiled
+        .link
+        .rewritable()?
+        .into_iter()
+        .map(|r| Job {
+            origin: r.origin,
+            arg: Some(r.arg),
+            member: None,
+            defines_threshold: r.defines_threshold,
+            bitcode: r.bitcode,
+            key: String::new(),
+        })
+        .collect();
+    if !jobs.iter().any(|j| j.defines_threshold) {
+        bail!(
+            "no object of the merged crate's link defines {} (is quilt-runtime linked in?)",
+            rewrite::FANOUT_THRESHOLD_SYMBOL
+        );
+    }
+    for (member, path) in &compiled.native {
+        let bitcode = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        jobs.push(Job {
+            origin: path.display().to_string(),
+            arg: None,
+            member: Some(member.clone()),
+            defines_threshold: false,
+            bitcode,
+            key: String::new(),
+        });
+    }
+    let members = tree.members.join("\0");
+    let threshold = (opts.fanout_threshold as u64).to_le_bytes();
+    for job in &mut jobs {
+        let threshold: &[u8] = if job.defines_threshold {
+            &threshold
+        } else {
+            &[]
+        };
+        job.key = Cache::key([
+            b"object".as_slice(),
+            members.as_bytes(),
+            threshold,
+            job.member.as_deref().unwrap_or_default().as_bytes(),
+            &job.bitcode,
+        ])?;
+    }
+    Ok(jobs)
+}
+
+/// Rewrites the modules (or takes them from the object cache), generates their code on every core
+/// and links: the linked binary, what the rewrite found, and the rewritten modules as text when
+/// kept.
+fn rewrite_and_link(
+    compiled: &Compiled,
+    jobs: &[Job],
     tree: &Tree,
     opts: &MergeOptions,
     out_dir: &Path,
     times: &mut StageTimes,
+    modules: &mut ModuleCounts,
 ) -> Result<(PathBuf, Findings, Option<PathBuf>)> {
-    let stage = |what: &str| Stage::start(format!("merge {}: {what}", tree.root));
-    let merging = stage("link modules and rewrite calls");
-    let ctx = LlvmContext::create();
-    let (rust_bc, native_bcs) = bitcode.split_first().expect("the Rust module comes first");
-    let module = Module::parse_bitcode_from_path(rust_bc, &ctx)
-        .map_err(|e| anyhow!("reading {}: {e}", rust_bc.display()))?;
-    for bc in native_bcs {
-        let m = Module::parse_bitcode_from_path(bc, &ctx)
-            .map_err(|e| anyhow!("reading {}: {e}", bc.display()))?;
-        module
-            .link_in_module(m)
-            .map_err(|e| anyhow!("linking {}: {e}", bc.display()))?;
+    let work = out_dir.parent().expect("out-<root> is in the merge folder");
+    let objects = Cache::new(work.join("objects"), "object.o", OBJECTS_KEPT);
+    let mut cached: Vec<Option<(PathBuf, Findings)>> = jobs
+        .iter()
+        .map(|j| {
+            if opts.keep_ir || opts.refresh {
+                None
+            } else {
+                objects.lookup(&j.key)
+            }
+        })
+        .collect();
+    let todo: Vec<&Job> = jobs
+        .iter()
+        .zip(&cached)
+        .filter(|(_, c)| c.is_none())
+        .map(|(j, _)| j)
+        .collect();
+    *modules = ModuleCounts {
+        rewritten: todo.len(),
+        cached: jobs.len() - todo.len(),
+    };
+    let generating = Stage::start(format!("merge {}: rewrite and generate code", tree.root));
+    let generated = generate_all(&todo, &tree.members, opts)?;
+    generating.done_with(&format!(
+        "({} of {} modules; the others unchanged)",
+        todo.len(),
+        jobs.len()
+    ));
+    let mut ir_text = String::new();
+    let mut fresh = generated.into_iter();
+    for (job, slot) in jobs.iter().zip(cached.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        let g = fresh.next().expect("one result per module generated");
+        times.merge_s += g.times[0];
+        times.optimize_s += g.times[1];
+        times.link_s += g.times[2];
+        if let Some(ir) = &g.ir {
+            ir_text.push_str(&format!("; module {}\n{ir}\n", job.origin));
+        }
+        let tmp = quilt_atomic_file::temp_path(&out_dir.join("object.o"));
+        std::fs::write(&tmp, &g.object).with_context(|| format!("writing {}", tmp.display()))?;
+        let stored = objects.store(&job.key, &tmp, &g.findings);
+        let _ = std::fs::remove_file(&tmp);
+        *slot = Some((stored?, g.findings));
     }
+
+    let linking = Stage::start(format!("merge {}: link", tree.root));
+    let mut findings = Findings {
+        sites: Vec::new(),
+        structors: structors::Lowered::default(),
+    };
+    let mut rewritten = Vec::new();
+    let mut extra = Vec::new();
+    for (job, slot) in jobs.iter().zip(cached) {
+        let (object, found) = slot.expect("every module is generated or cached");
+        findings.sites.extend(found.sites);
+        findings.structors.constructors += found.structors.constructors;
+        findings.structors.destructors += found.structors.destructors;
+        match job.arg {
+            Some(arg) => rewritten.push((arg, object)),
+            None => extra.push(object),
+        }
+    }
+    let linked = out_dir.join("merged.bin");
+    quilt_atomic_file::replace_with(&linked, |tmp| {
+        compiled
+            .link
+            .replay(&rewritten, &extra, compiled.cpp, tmp)
+            .map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("linking {}", linked.display()))?;
+    times.link_s += linking.done();
+
+    let ir = if opts.keep_ir {
+        let path = out_dir.join("merged.ll");
+        quilt_atomic_file::write(&path, ir_text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Some(path)
+    } else {
+        None
+    };
+    Ok((linked, findings, ir))
+}
+
+/// Generates code for `jobs` on every core (each thread with its own LLVM context and target
+/// machine); results in the order of `jobs`.
+fn generate_all(jobs: &[&Job], members: &[String], opts: &MergeOptions) -> Result<Vec<Generated>> {
+    Target::initialize_x86(&InitializationConfig::default());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Vec<(usize, Result<Generated>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    let machine = match target_machine() {
+                        Ok(m) => m,
+                        Err(e) => return vec![(usize::MAX, Err(e))],
+                    };
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        done.push((i, generate(job, members, opts, &machine)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a code generation thread panicked"))
+            .collect()
+    });
+    let mut all: Vec<(usize, Result<Generated>)> = results.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Rewrites one module, cleans it up and generates its object code.
+fn generate(
+    job: &Job,
+    members: &[String],
+    opts: &MergeOptions,
+    machine: &TargetMachine,
+) -> Result<Generated> {
+    let started = std::time::Instant::now();
+    let ctx = LlvmContext::create();
+    let buffer = MemoryBuffer::create_from_memory_range_copy(&job.bitcode, &job.origin);
+    let module = Module::parse_bitcode_from_buffer(&buffer, &ctx)
+        .map_err(|e| anyhow!("reading the bitcode of {}: {e}", job.origin))?;
     // SAFETY: the module is valid and owned by `ctx` for this whole block.
     let (sites, structors) = unsafe {
         llvm_sys::debuginfo::LLVMStripModuleDebugInfo(module.as_mut_ptr());
         let structors = structors::lower(module.as_mut_ptr());
-        for m in &tree.members {
+        if let Some(m) = &job.member {
             if !rewrite::defines(module.as_mut_ptr(), &rewrite::entry_symbol(m)) {
                 bail!(
                     "member '{m}' defines no entry {} (C/C++: QUILT_FUNCTION({}, handler))",
@@ -272,42 +534,38 @@ fn merge_optimize_link(
                 );
             }
         }
-        let sites = rewrite::rewrite(module.as_mut_ptr(), &tree.members).map_err(|e| anyhow!(e))?;
-        rewrite::set_fanout_threshold(module.as_mut_ptr(), opts.fanout_threshold)
-            .map_err(|e| anyhow!(e))?;
+        let sites = rewrite::rewrite(module.as_mut_ptr(), members)
+            .map_err(|e| anyhow!("{}: {e}", job.origin))?;
+        if job.defines_threshold {
+            rewrite::set_fanout_threshold(module.as_mut_ptr(), opts.fanout_threshold)
+                .map_err(|e| anyhow!("{}: {e}", job.origin))?;
+        }
         (sites, structors)
     };
     module
         .verify()
-        .map_err(|e| anyhow!("the rewritten module is invalid: {e}"))?;
-    times.merge_s = merging.done();
-
-    let optimizing = stage("remove dead code");
-    let machine = target_machine()?;
+        .map_err(|e| anyhow!("the rewritten module of {} is invalid: {e}", job.origin))?;
+    let rewritten = std::time::Instant::now();
     module
-        .run_passes(POST_MERGE_PASSES, &machine, PassBuilderOptions::create())
-        .map_err(|e| anyhow!("optimizing: {e}"))?;
-    times.optimize_s = optimizing.done();
-    let ir = if opts.keep_ir {
-        let path = out_dir.join("merged.ll");
-        module
-            .print_to_file(&path)
-            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-        Some(path)
-    } else {
-        None
-    };
-
-    let linking = stage("generate code and link");
-    let object = out_dir.join("merged.o");
-    machine
-        .write_to_file(&module, FileType::Object, &object)
-        .map_err(|e| anyhow!("emitting {}: {e}", object.display()))?;
-    let linked = out_dir.join("merged.bin");
-    link(&object, &linked, cpp)?;
-    times.link_s = linking.done();
-
-    Ok((linked, Findings { sites, structors }, ir))
+        .run_passes(POST_MERGE_PASSES, machine, PassBuilderOptions::create())
+        .map_err(|e| anyhow!("cleaning up {}: {e}", job.origin))?;
+    let cleaned = std::time::Instant::now();
+    let ir = opts.keep_ir.then(|| module.print_to_string().to_string());
+    let object = machine
+        .write_to_memory_buffer(&module, FileType::Object)
+        .map_err(|e| anyhow!("generating code for {}: {e}", job.origin))?
+        .as_slice()
+        .to_vec();
+    Ok(Generated {
+        object,
+        findings: Findings { sites, structors },
+        ir,
+        times: [
+            (rewritten - started).as_secs_f64(),
+            (cleaned - rewritten).as_secs_f64(),
+            cleaned.elapsed().as_secs_f64(),
+        ],
+    })
 }
 
 /// Builds the monolith fixture of a group, `<root>-monolith`: one binary that links every member's
@@ -338,17 +596,24 @@ pub fn build_monolith(manifest: &Manifest, tree: &Tree) -> Result<PathBuf> {
         .install(manifest, &target.join("release").join(krate.bin_name()))
 }
 
-/// Compiles the group: returns the Rust whole-program bitcode, the C/C++ bitcode files, and
+/// A compiled group: rustc's recorded link of the merged crate, the C/C++ members' bitcode, and
 /// whether a C++ member needs the C++ standard library.
+struct Compiled {
+    link: link::RecordedLink,
+    native: Vec<(String, PathBuf)>,
+    cpp: bool,
+}
+
+/// Compiles the group (see the crate's documentation, step 1).
 fn compile(
     manifest: &Manifest,
     tree: &Tree,
     opts: &MergeOptions,
     out_dir: &Path,
-) -> Result<(PathBuf, Vec<PathBuf>, bool)> {
+) -> Result<Compiled> {
     let merge_dir = manifest.work_dir().join("merge");
     let mut krate = GeneratedCrate::new(manifest, &format!("merged-{}", tree.root));
-    let mut native_bcs = Vec::new();
+    let mut native = Vec::new();
     let mut cpp = false;
     for m in &tree.members {
         let f = manifest.function(m).expect("checked");
@@ -362,64 +627,46 @@ fn compile(
                 } else {
                     "native"
                 };
-                native_bcs.extend(native::compile(
+                for bc in native::compile(
                     f,
                     &out_dir.join(dir).join(&f.name),
                     Emit::Bitcode,
                     opts.harden,
-                )?);
+                )? {
+                    native.push((f.name.clone(), bc));
+                }
             }
         }
     }
     krate.main_merged();
     quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate), true)?;
-    let rust_bc = out_dir.join("rust.bc");
     let package = krate.package_name();
-    let linker = write_empty_linker(&merge_dir)?;
+    let linker = link::write_recording_linker(&merge_dir)?;
+    let record = out_dir.join("link");
     for attempt in 0..2 {
-        let output = Command::new(paths::cargo())
-            .arg("rustc")
-            .args(["--profile", "merge", "--manifest-path"])
+        let mut cmd = quilt_build::cargo(&paths::target_dir(manifest));
+        cmd.arg("rustc")
+            .args(["--release", "--manifest-path"])
             .arg(merge_dir.join("Cargo.toml"))
             .args(["-p", &package, "--bin", &krate.bin_name(), "--"])
-            .arg(format!("--emit=llvm-bc={}", rust_bc.display()))
-            .arg(format!("-Clinker={}", linker.display()))
-            .env("CARGO_TARGET_DIR", paths::target_dir(manifest))
-            .output()
-            .context("running cargo")?;
+            .arg(format!("-Clinker={}", linker.display()));
+        link::record_into(&mut cmd, &record);
+        let output = cmd.output().context("running cargo")?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!("{}", describe_compile_failure(manifest, tree, &stderr));
         }
-        if rust_bc.is_file() {
-            break;
+        if let Some(link) = link::RecordedLink::read(&record) {
+            return Ok(Compiled { link, native, cpp });
         }
-        // Cargo found the crate fresh but the bitcode is gone: force one rebuild.
+        // Cargo found the crate fresh but its recorded link is gone: link it once more.
         if attempt == 0 {
             let main = merge_dir.join(krate.dir_name()).join("main.rs");
             let text = std::fs::read_to_string(&main)?;
             std::fs::write(&main, text)?;
-        } else {
-            bail!("cargo produced no bitcode at {}", rust_bc.display());
         }
     }
-    Ok((rust_bc, native_bcs, cpp))
-}
-
-/// Writes `<dir>/empty-linker`: a linker for the bitcode-only compile that writes an empty output
-/// file. The bitcode is all that is needed, but cargo takes a crate whose binary is missing as
-/// changed and would compile it again on every merge.
-fn write_empty_linker(dir: &Path) -> Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("empty-linker");
-    quilt_build::write_if_changed(
-        &path,
-        "#!/bin/sh\n# Generated by quilt: writes an empty output file instead of linking.\n\
-         while [ $# -gt 0 ]; do\n  if [ \"$1\" = -o ]; then : > \"$2\"; fi\n  shift\ndone\n",
-    )?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("making {} executable", path.display()))?;
-    Ok(path)
+    bail!("cargo recorded no link in {}", record.display())
 }
 
 /// Names the member whose crate failed to compile, with cargo's errors.
@@ -468,31 +715,4 @@ fn target_machine() -> Result<TargetMachine> {
             CodeModel::Default,
         )
         .ok_or_else(|| anyhow!("cannot create an LLVM target machine for {triple}"))
-}
-
-/// Links an object file into an executable with clang-22, with what Rust's std needs.
-fn link(object: &Path, out: &Path, cpp: bool) -> Result<()> {
-    let mut cmd = Command::new(paths::llvm_tool("clang"));
-    cmd.arg(object).arg("-o").arg(out).arg("-fuse-ld=lld");
-    if cpp {
-        cmd.arg("-lstdc++");
-    }
-    cmd.args([
-        "-lgcc_s",
-        "-lutil",
-        "-lrt",
-        "-lpthread",
-        "-lm",
-        "-ldl",
-        "-lc",
-    ]);
-    let output = cmd.output().context("running clang-22 to link")?;
-    if !output.status.success() {
-        bail!(
-            "linking {} failed:\n{}",
-            out.display(),
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        );
-    }
-    Ok(())
 }

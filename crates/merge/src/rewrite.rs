@@ -234,30 +234,49 @@ unsafe fn replace_call(
     }
 }
 
-/// Rewrites the module's invocation sites for a group whose local entry table is `members` (in
-/// table order). Returns every site found.
+/// The function `name` of `module`, declared with type `ty` when the module has none.
 ///
 /// # Safety
-/// `module` must be a valid module that holds the runtime (the `quilt_invoke*` definitions) and the
-/// entries `quilt_fn_<ident>` of every member.
+/// `module` must be a valid module and `ty` a function type of its context.
+unsafe fn declared(module: LLVMModuleRef, name: &str, ty: LLVMTypeRef) -> LLVMValueRef {
+    // SAFETY: see the function's contract.
+    unsafe {
+        function(module, name).unwrap_or_else(|| LLVMAddFunction(module, cstr(name).as_ptr(), ty))
+    }
+}
+
+/// Rewrites the module's invocation sites for a group whose local entry table is `members` (in
+/// table order). Returns every site found. The targets (the merged crate's local wrappers, the
+/// runtime's local spawn) are declared where the module does not have them: the module is one
+/// object of the merged binary's link, which defines them.
+///
+/// # Safety
+/// `module` must be a valid module.
 pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<Site>, String> {
-    // SAFETY: `module` is valid and holds the runtime and the members' entries (caller); every
-    // value below comes from it, and the builder (disposed on every path) from its context.
+    // SAFETY: `module` is valid (caller); every value below comes from it, and the builder
+    // (disposed on every path) from its context.
     unsafe {
         let context = LLVMGetModuleContext(module);
         let builder = Builder::new(context);
-        let entry = |name: &str| -> Result<LLVMValueRef, String> {
-            function(module, &local_symbol(name))
-                .filter(|f| LLVMCountBasicBlocks(*f) > 0)
-                .ok_or_else(|| {
-                    format!(
-                        "member '{name}' has no local wrapper {}",
-                        local_symbol(name)
-                    )
-                })
-        };
-        let local_async = function(module, "quilt_invoke_async_local");
         let i32t = LLVMInt32TypeInContext(context);
+        let i64t = LLVMInt64TypeInContext(context);
+        let ptr = LLVMPointerTypeInContext(context, 0);
+        // `quilt_local_<ident>(ptr input, usize len, ptr out) -> i32`, defined by the merged crate.
+        let local = |name: &str| {
+            declared(
+                module,
+                &local_symbol(name),
+                LLVMFunctionType(i32t, [ptr, i64t, ptr].as_mut_ptr(), 3, 0),
+            )
+        };
+        // `quilt_invoke_async_local(u32 index, ptr input, usize len) -> u64`, the runtime's.
+        let local_async = || {
+            declared(
+                module,
+                "quilt_invoke_async_local",
+                LLVMFunctionType(i64t, [i32t, ptr, i64t].as_mut_ptr(), 3, 0),
+            )
+        };
         let mut sites = Vec::new();
         for (symbol, is_async) in [("quilt_invoke", false), ("quilt_invoke_async", true)] {
             let Some(f) = function(module, symbol) else {
@@ -277,14 +296,13 @@ pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<S
                         let input = LLVMGetOperand(site, 2);
                         let input_len = LLVMGetOperand(site, 3);
                         if is_async {
-                            let target = local_async
-                                .ok_or("the runtime's quilt_invoke_async_local is missing")?;
+                            let target = local_async();
                             let idx = LLVMConstInt(i32t, i as u64, 0);
                             replace_call(&builder, site, target, &mut [idx, input, input_len]);
                             SiteKind::LocalAsync
                         } else {
                             let out = LLVMGetOperand(site, 4);
-                            replace_call(&builder, site, entry(n)?, &mut [input, input_len, out]);
+                            replace_call(&builder, site, local(n), &mut [input, input_len, out]);
                             SiteKind::Direct
                         }
                     }
@@ -303,9 +321,9 @@ pub unsafe fn rewrite(module: LLVMModuleRef, members: &[String]) -> Result<Vec<S
 /// The runtime's global that holds a merged binary's fan-out threshold.
 pub const FANOUT_THRESHOLD_SYMBOL: &str = "QUILT_FANOUT_THRESHOLD";
 
-/// Gives the runtime's [`FANOUT_THRESHOLD_SYMBOL`] the value `threshold`: a new 64-bit constant
-/// global takes the old one's name and uses (rustc emits a static as bytes, so its initializer
-/// cannot be swapped for an integer in place).
+/// Gives the runtime's [`FANOUT_THRESHOLD_SYMBOL`], defined in `module`, the value `threshold`: a new
+/// 64-bit constant global takes the old one's name and uses (rustc emits a static as bytes, so its
+/// initializer cannot be swapped for an integer in place).
 ///
 /// # Safety
 /// `module` must be a valid module, not used by another thread during the call.
@@ -314,10 +332,8 @@ pub unsafe fn set_fanout_threshold(module: LLVMModuleRef, threshold: usize) -> R
     // SAFETY: `module` is valid (caller); `old` and `new` are globals of it.
     unsafe {
         let old = LLVMGetNamedGlobal(module, name.as_ptr());
-        if old.is_null() {
-            return Err(format!(
-                "the module defines no {FANOUT_THRESHOLD_SYMBOL} (is the runtime linked in?)"
-            ));
+        if old.is_null() || LLVMGetInitializer(old).is_null() {
+            return Err(format!("the module defines no {FANOUT_THRESHOLD_SYMBOL}"));
         }
         let i64t = LLVMInt64TypeInContext(LLVMGetModuleContext(module));
         let new = LLVMAddGlobal(module, i64t, c"".as_ptr());

@@ -1,7 +1,7 @@
 //! The instance runtime, linked into every function binary, merged or not.
 //!
-//! It is deliberately lean (std, `httparse` and `serde_json` only): it ends up inside every merged
-//! binary, and fat-LTO time grows with it.
+//! It is deliberately lean (std, `httparse` and `serde_json` only): it ends up inside every function
+//! and merged binary.
 //!
 //! - [`serve`] runs the binary as a long-running HTTP server that dispatches `POST /<name>` to the
 //!   entries it was built with.

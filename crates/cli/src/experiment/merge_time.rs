@@ -1,11 +1,12 @@
-//! `quilt experiment merge-time` (the reference's merge-time table): seconds to compile (members
-//! to whole-program bitcode with fat LTO), merge (link modules, rewrite call sites), optimize (the
-//! post-merge dead-code elimination) and link, and the merged binary's size against its members'
-//! own binaries, for compose-post, compose-review, page-service and read-home-timeline.
+//! `quilt experiment merge-time` (the reference's merge-time table): seconds to compile (the merged
+//! crate, its link recorded; clang-22 for C/C++ members), merge (load and rewrite the modules that
+//! use the invocation ABI), optimize (their dead-code elimination) and link (their code generation
+//! and the link), and the merged binary's size against its members' own binaries, for compose-post,
+//! compose-review, page-service and read-home-timeline.
 //!
-//! Every group is merged afresh. The merged crate's `main.rs` is touched first so that cargo redoes
-//! the final compile and fat-LTO step; the members' dependencies (serde, redis, …) stay compiled
-//! in the shared target folder, as they would be in an incremental build. The reference's README
+//! Every group is merged afresh. The merged crate's `main.rs` is touched first so that cargo
+//! compiles it again; the members and their dependencies (serde, redis, …) stay compiled in the
+//! shared target folder, where the app's own build left them. The reference's README
 //! publishes no merge times, so there is no reference column. (`--smoke` merges examples/hello.)
 
 use super::common::{self, md_table, round, Recorder};
@@ -133,9 +134,8 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
             .collect::<Vec<_>>(),
     );
     rec.notes.push(
-        "Each group is merged afresh (the merge cache bypassed); `compile` redoes the merged crate's \
-         final compile with fat LTO over the members and std, the members' own dependencies being \
-         already compiled. Sizes are of stripped release binaries; `originals` adds up the members' \
+        "Each group is merged afresh (the merge caches bypassed); `compile` compiles the merged \
+         crate again, the members and their dependencies being already compiled by the app's build. Sizes are of stripped release binaries; `originals` adds up the members' \
          own binaries."
             .into(),
     );
