@@ -215,7 +215,10 @@ impl GeneratedCrate {
 }
 
 /// Writes a workspace of generated crates under `dir` (with Quilt's own `Cargo.lock` as a start, so
-/// dependency versions match the ones Quilt was tested with). With `keep_existing`, crates generated
+/// dependency versions match the ones Quilt was tested with). Its release profile compiles every
+/// crate as one codegen unit: the bitcode rustc embeds in an object ([`crate::EMBED_BITCODE`]) is
+/// then exactly the module the object was generated from (with several units, rustc's local ThinLTO
+/// renames symbols afterwards), which the merging compiler relies on. With `keep_existing`, crates generated
 /// there before stay members too, so that writers of different crates never drop each other's.
 pub fn write_workspace(dir: &Path, crates: &[GeneratedCrate], keep_existing: bool) -> Result<()> {
     let mut members: Vec<String> = Vec::new();
