@@ -110,6 +110,20 @@ pub fn encode(spans: &[Span]) -> Vec<u8> {
     let mut by_function: BTreeMap<&str, Vec<OtlpSpan>> = BTreeMap::new();
     for s in spans {
         let start = s.start_us * 1000;
+        let mut attributes = vec![
+            attr("quilt.call", any_value::Value::StringValue(s.kind.clone())),
+            attr("quilt.local", any_value::Value::BoolValue(s.local)),
+            attr(
+                "quilt.instance",
+                any_value::Value::StringValue(s.instance.clone()),
+            ),
+            attr("quilt.status", any_value::Value::IntValue(s.status as i64)),
+        ];
+        for (key, value) in [("quilt.cpu_us", s.cpu_us), ("quilt.wait_us", s.wait_us)] {
+            if let Some(v) = value {
+                attributes.push(attr(key, any_value::Value::IntValue(v as i64)));
+            }
+        }
         let otlp = OtlpSpan {
             trace_id: hex_bytes(&s.trace),
             span_id: hex_bytes(&s.span),
@@ -122,15 +136,7 @@ pub fn encode(spans: &[Span]) -> Vec<u8> {
             } as i32,
             start_time_unix_nano: start,
             end_time_unix_nano: start + s.dur_us * 1000,
-            attributes: vec![
-                attr("quilt.call", any_value::Value::StringValue(s.kind.clone())),
-                attr("quilt.local", any_value::Value::BoolValue(s.local)),
-                attr(
-                    "quilt.instance",
-                    any_value::Value::StringValue(s.instance.clone()),
-                ),
-                attr("quilt.status", any_value::Value::IntValue(s.status as i64)),
-            ],
+            attributes,
             status: Some(Status {
                 code: if s.status == 0 {
                     status::StatusCode::Ok

@@ -38,6 +38,12 @@ pub struct Span {
     pub local: bool,
     /// `<deployable>/<pid>` of the instance it ran in.
     pub instance: String,
+    /// CPU time of the thread that ran it, microseconds (when the instance could read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us: Option<u64>,
+    /// Time that thread was runnable but waiting for a CPU, microseconds (likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_us: Option<u64>,
 }
 
 struct Inner {
@@ -161,6 +167,8 @@ mod tests {
 
     fn span(i: u64) -> Span {
         Span {
+            cpu_us: None,
+            wait_us: None,
             trace: format!("{i:032x}"),
             span: format!("{i:016x}"),
             parent: "0".into(),

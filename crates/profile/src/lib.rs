@@ -12,14 +12,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A node of the profiled call graph.
 ///
-/// `c` is CPU seconds over busy seconds, capped at the function's per-instance CPU limit.
+/// `c` is CPU seconds over busy seconds, scaled by how much waiting for a CPU stretched the
+/// function's executions (see [`build_graph`]), and capped at its per-instance CPU limit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeProfile {
     /// Function name.
     pub id: String,
     /// Peak resident memory of one instance, MiB.
     pub m: f64,
-    /// CPU cores used while executing (CPU seconds over busy seconds).
+    /// CPU cores wanted while executing (CPU seconds over busy seconds, without the run-queue wait).
     pub c: f64,
     /// Executions seen in the profiled runs.
     pub executions: u64,
@@ -97,6 +98,12 @@ pub fn resource_delta(
 ///
 /// A run is a trace whose root span (no parent among the spans) executed `entry`. Only spans of
 /// such traces count. `resources` (per function, over the same period) gives `m` and `c`.
+///
+/// CPU seconds over busy seconds is what a function got, which on a contended machine (six CPU-bound
+/// leaves sharing two cores, say) is less than it wants with a CPU to itself, the question a plan
+/// against per-instance CPU limits asks. Spans that carry their thread's run-queue wait correct
+/// this: `c` is multiplied by Σ duration ÷ Σ (duration − wait) over the function's executions, the
+/// factor by which waiting for a CPU stretched them.
 pub fn build_graph(
     spans: &[Span],
     entry: &str,
@@ -117,8 +124,15 @@ pub fn build_graph(
     type EdgeCount<'a> = (u64, u64, HashMap<&'a str, u64>);
     let mut edges: BTreeMap<(String, String), EdgeCount> = BTreeMap::new();
     let mut executions: BTreeMap<String, u64> = BTreeMap::new();
+    // function -> (Σ duration, Σ duration without run-queue wait), µs, of spans that carry the wait
+    let mut stretch: HashMap<&str, (u64, u64)> = HashMap::new();
     for s in spans.iter().filter(|s| runs.contains(s.trace.as_str())) {
         *executions.entry(s.function.clone()).or_default() += 1;
+        if let Some(wait) = s.wait_us {
+            let e = stretch.entry(s.function.as_str()).or_default();
+            e.0 += s.dur_us;
+            e.1 += s.dur_us.saturating_sub(wait);
+        }
         let Some(parent) = parent_of(s) else { continue };
         let e = edges
             .entry((parent.function.clone(), s.function.clone()))
@@ -136,6 +150,11 @@ pub fn build_graph(
             } else {
                 0.0
             };
+            if let Some(&(total, running)) = stretch.get(f.as_str()) {
+                if running > 0 {
+                    c *= total as f64 / running as f64;
+                }
+            }
             // An instance cannot use more than its limit; above it is sampling noise.
             if r.cpu_limit > 0.0 {
                 c = c.min(r.cpu_limit);
@@ -220,6 +239,8 @@ mod tests {
 
     fn span(trace: &str, id: &str, parent: &str, f: &str, kind: &str) -> Span {
         Span {
+            cpu_us: None,
+            wait_us: None,
             trace: trace.into(),
             span: id.into(),
             parent: parent.into(),
@@ -284,5 +305,45 @@ mod tests {
         assert!(g
             .to_dot()
             .contains("\"a\" -> \"w\" [label=\"4 (async)\", style=dashed]"));
+    }
+
+    #[test]
+    fn cpu_is_corrected_for_the_time_executions_waited_for_a_cpu() {
+        // Six leaves shared two cores: each got a third of a core while busy, and each execution
+        // of 30 ms waited 60 ms for a CPU. A function whose spans carry no wait keeps its figure.
+        let mut spans = vec![span("t", "r", "gw", "root", "sync")];
+        for i in 0..6 {
+            let mut leaf = span("t", &format!("l{i}"), "r", "leaf", "async");
+            leaf.dur_us = 90_000;
+            leaf.cpu_us = Some(30_000);
+            leaf.wait_us = Some(60_000);
+            spans.push(leaf);
+        }
+        let got = |cpu_seconds, limit| Resources {
+            cpu_seconds,
+            busy_seconds: 1.0,
+            requests: 6,
+            cpu_limit: limit,
+            peak_rss_mb: 1.0,
+            instances: 1,
+        };
+        let mut res = HashMap::new();
+        res.insert("leaf".to_string(), got(0.3, 2.0));
+        res.insert("root".to_string(), got(0.01, 2.0));
+        let g = build_graph(&spans, "root", &res, (None, None));
+        let c = |f: &str| g.nodes.iter().find(|n| n.id == f).unwrap().c;
+        assert_eq!(
+            c("leaf"),
+            0.9,
+            "a third of a core got, stretched three times"
+        );
+        assert_eq!(c("root"), 0.01);
+        res.insert("leaf".to_string(), got(0.3, 0.5));
+        let g = build_graph(&spans, "root", &res, (None, None));
+        assert_eq!(
+            g.nodes.iter().find(|n| n.id == "leaf").unwrap().c,
+            0.5,
+            "capped"
+        );
     }
 }

@@ -142,7 +142,43 @@ fn parse(tp: &str) -> Option<(String, u64)> {
     ))
 }
 
-/// Runs `f`, an execution of `function`, recording its span when a trace is active.
+/// CPU time and run-queue wait (time runnable but not running) of the calling thread so far, ns.
+/// The CPU time comes from the thread's CPU clock, exact to the call; the wait from
+/// `/proc/thread-self/schedstat`, kept open per thread (one `pread` per reading), which the kernel
+/// brings up to date whenever the thread gets a CPU.
+fn thread_schedstat() -> Option<(u64, u64)> {
+    thread_local! {
+        static SCHEDSTAT: RefCell<Option<std::fs::File>> = const { RefCell::new(None) };
+    }
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return None;
+    }
+    let cpu = u64::try_from(now.tv_sec).ok()? * 1_000_000_000 + u64::try_from(now.tv_nsec).ok()?;
+    let wait = SCHEDSTAT.with(|file| {
+        let mut file = file.borrow_mut();
+        if file.is_none() {
+            *file = std::fs::File::open("/proc/thread-self/schedstat").ok();
+        }
+        let mut buf = [0u8; 96];
+        let n = std::os::unix::fs::FileExt::read_at(file.as_ref()?, &mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n])
+            .ok()?
+            .split_ascii_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+    })?;
+    Some((cpu, wait))
+}
+
+/// Runs `f`, an execution of `function`, recording its span when a trace is active: its duration,
+/// and the CPU time and run-queue wait of the thread that ran it (which tell the profiler how much
+/// CPU the execution wanted, not only what it got on a busy machine).
 pub fn execute(function: &str, kind: Kind, local: bool, f: impl FnOnce() -> i32) -> i32 {
     let Some(parent) = current() else {
         return f();
@@ -156,10 +192,12 @@ pub fn execute(function: &str, kind: Kind, local: bool, f: impl FnOnce() -> i32)
     set(Some(ctx));
     let start = SystemTime::now();
     let clock = Instant::now();
+    let sched_before = thread_schedstat();
     let status = f();
+    let sched_after = thread_schedstat();
     let duration = clock.elapsed();
     set(Some(parent.clone()));
-    let span = serde_json::json!({
+    let mut span = serde_json::json!({
         "trace": parent.trace_id,
         "span": format!("{span_id:016x}"),
         "parent": format!("{:016x}", parent.span_id),
@@ -171,6 +209,10 @@ pub fn execute(function: &str, kind: Kind, local: bool, f: impl FnOnce() -> i32)
         "local": local,
         "instance": instance(),
     });
+    if let (Some((cpu0, wait0)), Some((cpu1, wait1))) = (sched_before, sched_after) {
+        span["cpu_us"] = (cpu1.saturating_sub(cpu0) / 1000).into();
+        span["wait_us"] = (wait1.saturating_sub(wait0) / 1000).into();
+    }
     parent.spans.lock().unwrap().push(span);
     status
 }
