@@ -37,7 +37,7 @@ pub struct MergeArgs {
     /// Print a report.
     #[arg(long, value_enum, default_value = "text")]
     pub report: ReportFormat,
-    /// Keep the optimized merged module as text (`.quilt/merge/out-<root>/merged.ll`).
+    /// Keep the rewritten modules as text (`.quilt/merge/out-<root>/merged.ll`).
     #[arg(long)]
     pub keep_ir: bool,
     /// Merge, optimize and link again even when the merge cache holds an identical merge.

@@ -415,6 +415,48 @@ async fn an_unchanged_group_re_merges_from_the_cache_and_a_changed_member_does_n
     assert_eq!(post(&p, "front", "{}").await, (200, "\"second\"".into()));
 }
 
+/// A C member made of several files (a folder source): one file holds the entry, another the
+/// helper it calls; the merge keeps both and the merged binary answers as the unmerged one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_c_member_of_several_files_merges() {
+    common::quilt_target_dir();
+    let dir = tempfile::tempdir().unwrap();
+    cache_app(dir.path(), "unused");
+    std::fs::remove_file(dir.path().join("word.c")).unwrap();
+    let word = dir.path().join("word");
+    std::fs::create_dir_all(&word).unwrap();
+    std::fs::write(
+        word.join("entry.c"),
+        "#include <quilt.h>\nconst char *helper_word(void);\n\
+         static int32_t word(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+         (void)in; (void)len;\n  return quilt_buf_set_str(out, helper_word());\n}\n\
+         QUILT_FUNCTION(word, word)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        word.join("helper.c"),
+        "const char *helper_word(void) { return \"\\\"from the helper\\\"\"; }\n",
+    )
+    .unwrap();
+    let toml = dir.path().join("quilt.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("source = \"word.c\"", "source = \"word\""),
+    )
+    .unwrap();
+    let m = Manifest::load(dir.path()).unwrap();
+    {
+        let _lock = common::build_lock(&m.dir);
+        quilt_build::build_app(&m).unwrap();
+    }
+    merge(&m, "front word\n", &MergeOptions::default()).unwrap();
+    let p = start(&m).await;
+    let expected = (200, "\"from the helper\"".to_string());
+    assert_eq!(post(&p, "front", "{}").await, expected);
+    assert_eq!(post(&p, "front-merged", "{}").await, expected);
+}
+
 #[test]
 fn trust_domains_and_isolation_are_never_merged_without_override() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,13 +20,16 @@ use std::process::Command;
 
 const FINDINGS: &str = "findings.json";
 
-/// What the merge stage found, stored beside the binary.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the rewrite found, stored beside the binary or object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Findings {
     /// Every invocation site and what became of it.
     pub sites: Vec<Site>,
     /// The constructors and destructors lowered.
     pub structors: Lowered,
+    /// The members' entries (`quilt_fn_<ident>`) the module defines.
+    #[serde(default)]
+    pub entries: Vec<String>,
 }
 
 /// A cache of one app: merged binaries in `<work>/merge/cache`, objects in `<work>/merge/objects`.
@@ -78,8 +81,8 @@ impl Cache {
     pub fn store(&self, key: &str, file: &Path, findings: &Findings) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
-        let tmp = self.dir.join(format!(".{key}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
+        // Unique per process and store, and hidden (a leading dot) from lookups and eviction.
+        let tmp = quilt_atomic_file::temp_path(&self.dir.join(format!(".{key}")));
         std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let written = std::fs::copy(file, tmp.join(self.file))
             .with_context(|| format!("copying {} into the merge cache", file.display()))
@@ -90,11 +93,13 @@ impl Cache {
         let entry = self.dir.join(key);
         let installed = written.and_then(|()| {
             let _ = std::fs::remove_dir_all(&entry);
-            std::fs::rename(&tmp, &entry).with_context(|| format!("installing {}", entry.display()))
+            match std::fs::rename(&tmp, &entry) {
+                // Another merge installed the same key in between: its entry is as good.
+                Err(_) if self.lookup(key).is_some() => Ok(()),
+                other => other.with_context(|| format!("installing {}", entry.display())),
+            }
         });
-        if installed.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
+        let _ = std::fs::remove_dir_all(&tmp);
         installed?;
         self.evict()?;
         Ok(entry.join(self.file))
@@ -135,11 +140,16 @@ fn llvm_version() -> String {
     format!("llvm {major}.{minor}.{patch}")
 }
 
-/// `cc --version`, the driver that links merged binaries as rustc links the app's functions.
+/// `cc --version`, the driver that links merged binaries as rustc links the app's functions (asked
+/// once per process).
 fn linker_version() -> Result<Vec<u8>> {
+    static VERSION: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    if let Some(v) = VERSION.get() {
+        return Ok(v.clone());
+    }
     let output = Command::new("cc")
         .arg("--version")
         .output()
         .context("running cc --version")?;
-    Ok(output.stdout)
+    Ok(VERSION.get_or_init(|| output.stdout).clone())
 }

@@ -54,7 +54,8 @@ pub struct MergeOptions {
     /// Local asynchronous executions allowed in flight per callee and instance; above it calls go
     /// remote. 0 merges unconditionally.
     pub fanout_threshold: usize,
-    /// Write the optimized module as text (`merged.ll`) beside the binary.
+    /// Write the rewritten modules as text, one after the other with a `; module <origin>` line
+    /// before each (`merged.ll`), beside the binary.
     pub keep_ir: bool,
     /// Merge functions of different trust domains or isolated functions anyway (logged).
     pub allow_cross_domain: bool,
@@ -102,7 +103,7 @@ pub struct GroupReport {
     pub sites: Vec<rewrite::Site>,
     /// Global constructors and destructors of the members, moved into `.init_array`/`.fini_array`.
     pub structors: structors::Lowered,
-    /// The optimized module as text, when kept.
+    /// The rewritten modules as text, when kept (see [`MergeOptions::keep_ir`]).
     pub ir: Option<PathBuf>,
     /// Whether C and C++ members were compiled with hardening.
     pub hardened: bool,
@@ -178,10 +179,10 @@ pub fn check_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     Ok(())
 }
 
-/// The LLVM pipeline run over a merged module: dead-code elimination of what the rewrite left
-/// unreferenced. The members arrive optimized (the Rust ones by rustc's fat LTO, the C/C++ ones at
-/// -O2), so `default<O3>` again took 7.4 s of compose-post's merge for 3% more instructions per
-/// request and a larger binary.
+/// The LLVM pipeline run over each rewritten module: dead-code elimination of what the rewrite left
+/// unreferenced. The modules arrive optimized (rustc at O3, clang-22 at -O2), and a second
+/// `default<O3>` took 7.4 s of compose-post's merge for 3% more instructions per request and a
+/// larger binary (docs/PERFORMANCE.md, "Merge time and size").
 pub const POST_MERGE_PASSES: &str = "globaldce";
 
 /// Objects kept in an app's object cache (a group has one per C/C++ member and a few per Rust one).
@@ -221,6 +222,11 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     let work = manifest.work_dir();
     let out_dir = work.join("merge").join(format!("out-{}", tree.root));
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    // One merge of a root at a time: its recorded link and objects live in `out_dir`.
+    let lock_path = out_dir.join(".lock");
+    let lock = std::fs::File::create(&lock_path)
+        .and_then(|f| f.lock().map(|()| f))
+        .with_context(|| format!("locking {}", lock_path.display()))?;
     let mut times = StageTimes::default();
 
     let stage = |what: &str| Stage::start(format!("merge {}: {what}", tree.root));
@@ -238,7 +244,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
     group_key.extend(jobs.iter().map(|j| j.key.as_bytes().to_vec()));
     for (_, path) in compiled.link.inputs() {
         let meta =
-            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
         let modified = meta
             .modified()?
             .duration_since(std::time::UNIX_EPOCH)
@@ -305,6 +311,7 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
         .filter_map(|m| std::fs::metadata(work.join("bin").join(m)).ok())
         .map(|m| m.len())
         .sum();
+    drop(lock);
     Ok(GroupReport {
         name,
         root: tree.root.clone(),
@@ -416,6 +423,8 @@ fn rewrite_and_link(
         jobs.len()
     ));
     let mut ir_text = String::new();
+    // Objects the cache could not take: linked from the merge's folder, then removed.
+    let mut uncached = Vec::new();
     let mut fresh = generated.into_iter();
     for (job, slot) in jobs.iter().zip(cached.iter_mut()) {
         if slot.is_some() {
@@ -430,16 +439,22 @@ fn rewrite_and_link(
         }
         let tmp = quilt_atomic_file::temp_path(&out_dir.join("object.o"));
         std::fs::write(&tmp, &g.object).with_context(|| format!("writing {}", tmp.display()))?;
-        let stored = objects.store(&job.key, &tmp, &g.findings);
-        let _ = std::fs::remove_file(&tmp);
-        *slot = Some((stored?, g.findings));
+        let object = match objects.store(&job.key, &tmp, &g.findings) {
+            Ok(stored) => {
+                let _ = std::fs::remove_file(&tmp);
+                stored
+            }
+            Err(e) => {
+                tracing::warn!(group = %tree.root, "object of {} not cached: {e:#}", job.origin);
+                uncached.push(tmp.clone());
+                tmp
+            }
+        };
+        *slot = Some((object, g.findings));
     }
 
     let linking = Stage::start(format!("merge {}: link", tree.root));
-    let mut findings = Findings {
-        sites: Vec::new(),
-        structors: structors::Lowered::default(),
-    };
+    let mut findings = Findings::default();
     let mut rewritten = Vec::new();
     let mut extra = Vec::new();
     for (job, slot) in jobs.iter().zip(cached) {
@@ -447,19 +462,36 @@ fn rewrite_and_link(
         findings.sites.extend(found.sites);
         findings.structors.constructors += found.structors.constructors;
         findings.structors.destructors += found.structors.destructors;
+        findings.entries.extend(found.entries);
         match job.arg {
             Some(arg) => rewritten.push((arg, object)),
             None => extra.push(object),
         }
     }
+    // A C/C++ member's entry may be in any of its files (QUILT_FUNCTION).
+    let missing = jobs
+        .iter()
+        .filter_map(|j| j.member.as_deref())
+        .find(|m| !findings.entries.contains(&rewrite::entry_symbol(m)));
     let linked = out_dir.join("merged.bin");
-    quilt_atomic_file::replace_with(&linked, |tmp| {
-        compiled
-            .link
-            .replay(&rewritten, &extra, compiled.cpp, tmp)
-            .map_err(std::io::Error::other)
-    })
-    .with_context(|| format!("linking {}", linked.display()))?;
+    let replayed = match missing {
+        Some(m) => Err(anyhow!(
+            "member '{m}' defines no entry {} (C/C++: QUILT_FUNCTION({}, handler))",
+            rewrite::entry_symbol(m),
+            quilt_manifest::ident_of(m)
+        )),
+        None => quilt_atomic_file::replace_with(&linked, |tmp| {
+            compiled
+                .link
+                .replay(&rewritten, &extra, compiled.cpp, tmp)
+                .map_err(std::io::Error::other)
+        })
+        .with_context(|| format!("linking {}", linked.display())),
+    };
+    for tmp in uncached {
+        let _ = std::fs::remove_file(tmp);
+    }
+    replayed?;
     times.link_s += linking.done();
 
     let ir = if opts.keep_ir {
@@ -509,6 +541,35 @@ fn generate_all(jobs: &[&Job], members: &[String], opts: &MergeOptions) -> Resul
     all.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Puts every function defined in `module` without a section of its own into `.text.<name>`, as
+/// rustc and clang do (`-ffunction-sections`), so that the link's `--gc-sections` can still drop
+/// the ones nothing calls (LLVM's C API cannot ask the target machine for it).
+///
+/// # Safety
+/// `module` must be a valid module, not used by another thread during the call.
+unsafe fn function_sections(module: llvm_sys::prelude::LLVMModuleRef) {
+    use llvm_sys::core::*;
+    // SAFETY: `module` is valid (caller); every function visited is one of its values.
+    unsafe {
+        let mut f = LLVMGetFirstFunction(module);
+        while !f.is_null() {
+            let section = LLVMGetSection(f);
+            let unsectioned = section.is_null() || *section == 0;
+            if LLVMIsDeclaration(f) == 0 && unsectioned {
+                let mut len = 0;
+                let name = LLVMGetValueName2(f, &mut len);
+                let name = std::slice::from_raw_parts(name.cast::<u8>(), len);
+                let mut section = b".text.".to_vec();
+                section.extend_from_slice(name);
+                if let Ok(section) = std::ffi::CString::new(section) {
+                    LLVMSetSection(f, section.as_ptr());
+                }
+            }
+            f = LLVMGetNextFunction(f);
+        }
+    }
+}
+
 /// Rewrites one module, cleans it up and generates its object code.
 fn generate(
     job: &Job,
@@ -522,25 +583,21 @@ fn generate(
     let module = Module::parse_bitcode_from_buffer(&buffer, &ctx)
         .map_err(|e| anyhow!("reading the bitcode of {}: {e}", job.origin))?;
     // SAFETY: the module is valid and owned by `ctx` for this whole block.
-    let (sites, structors) = unsafe {
+    let (sites, structors, entries) = unsafe {
         llvm_sys::debuginfo::LLVMStripModuleDebugInfo(module.as_mut_ptr());
         let structors = structors::lower(module.as_mut_ptr());
-        if let Some(m) = &job.member {
-            if !rewrite::defines(module.as_mut_ptr(), &rewrite::entry_symbol(m)) {
-                bail!(
-                    "member '{m}' defines no entry {} (C/C++: QUILT_FUNCTION({}, handler))",
-                    rewrite::entry_symbol(m),
-                    quilt_manifest::ident_of(m)
-                );
-            }
-        }
+        let entries: Vec<String> = members
+            .iter()
+            .map(|m| rewrite::entry_symbol(m))
+            .filter(|e| rewrite::defines(module.as_mut_ptr(), e))
+            .collect();
         let sites = rewrite::rewrite(module.as_mut_ptr(), members)
             .map_err(|e| anyhow!("{}: {e}", job.origin))?;
         if job.defines_threshold {
             rewrite::set_fanout_threshold(module.as_mut_ptr(), opts.fanout_threshold)
                 .map_err(|e| anyhow!("{}: {e}", job.origin))?;
         }
-        (sites, structors)
+        (sites, structors, entries)
     };
     module
         .verify()
@@ -549,6 +606,8 @@ fn generate(
     module
         .run_passes(POST_MERGE_PASSES, machine, PassBuilderOptions::create())
         .map_err(|e| anyhow!("cleaning up {}: {e}", job.origin))?;
+    // SAFETY: the module is valid and owned by `ctx`.
+    unsafe { function_sections(module.as_mut_ptr()) };
     let cleaned = std::time::Instant::now();
     let ir = opts.keep_ir.then(|| module.print_to_string().to_string());
     let object = machine
@@ -558,7 +617,11 @@ fn generate(
         .to_vec();
     Ok(Generated {
         object,
-        findings: Findings { sites, structors },
+        findings: Findings {
+            sites,
+            structors,
+            entries,
+        },
         ir,
         times: [
             (rewritten - started).as_secs_f64(),

@@ -36,6 +36,7 @@ fn record(dir: &Path, inputs: &[&Path]) -> RecordedLink {
         args.push(0);
     }
     std::fs::write(link.join("args"), args).unwrap();
+    std::fs::write(link.join("cwd"), dir.display().to_string()).unwrap();
     RecordedLink::read(&link).expect("a recorded link")
 }
 
