@@ -106,7 +106,8 @@ pub const EMBED_BITCODE: &str = "-Cembed-bitcode=yes";
 
 /// `cargo` for an app's builds: target folder `target_dir`, and [`EMBED_BITCODE`] after the user's
 /// `RUSTFLAGS` (as `CARGO_ENCODED_RUSTFLAGS`, which cargo prefers) so that function builds and merges
-/// share their compiled crates.
+/// share their compiled crates. Cargo then ignores `build.rustflags` from its configuration files:
+/// flags for an app's functions go in `RUSTFLAGS`.
 pub fn cargo(target_dir: &Path) -> Command {
     let mut flags: Vec<String> = std::env::var("RUSTFLAGS")
         .unwrap_or_default()
