@@ -12,15 +12,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A node of the profiled call graph.
 ///
-/// `c` is the CPU a function wants while it executes (see [`build_graph`]), capped at its
-/// per-instance CPU limit.
+/// `c` is CPU seconds over busy seconds, scaled by how much waiting for a CPU stretched the
+/// function's executions (see [`build_graph`]), and capped at its per-instance CPU limit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeProfile {
     /// Function name.
     pub id: String,
     /// Peak resident memory of one instance, MiB.
     pub m: f64,
-    /// CPU cores wanted while executing (CPU seconds over busy seconds, without the run-queue wait).
+    /// CPU cores used while executing (CPU seconds over busy seconds), corrected for run-queue wait.
     pub c: f64,
     /// Executions seen in the profiled runs.
     pub executions: u64,
@@ -94,46 +94,32 @@ pub fn resource_delta(
         .collect()
 }
 
-/// What a function's spans say about the CPU it wants (see [`build_graph`]).
+/// How much waiting for a CPU stretched a function's executions, from spans that carry their
+/// thread's run-queue wait (see [`build_graph`]).
 #[derive(Default)]
-struct Demand {
-    /// A span did not carry its CPU time and run-queue wait.
+struct Stretch {
+    /// A span did not carry its run-queue wait.
     missing: bool,
-    cpu_us: u64,
+    /// Σ duration, µs.
     dur_us: u64,
-    /// Σ (duration − wait).
+    /// Σ (duration − wait), µs.
     running_us: u64,
-    intervals: Vec<(u64, u64)>,
 }
 
-impl Demand {
+impl Stretch {
     fn add(&mut self, s: &Span) {
-        let (Some(cpu), Some(wait)) = (s.cpu_us, s.wait_us) else {
-            self.missing = true;
-            return;
-        };
-        self.cpu_us += cpu;
-        self.dur_us += s.dur_us;
-        self.running_us += s.dur_us.saturating_sub(wait);
-        self.intervals.push((s.start_us, s.start_us + s.dur_us));
+        match s.wait_us {
+            Some(wait) => {
+                self.dur_us += s.dur_us;
+                self.running_us += s.dur_us.saturating_sub(wait);
+            }
+            None => self.missing = true,
+        }
     }
 
-    /// Σ cpu ÷ (U × Σ (duration − wait) ÷ Σ duration), when every span told and some time ran.
-    fn cores(&self) -> Option<f64> {
-        if self.missing || self.running_us == 0 {
-            return None;
-        }
-        let mut intervals = self.intervals.clone();
-        intervals.sort_unstable();
-        let (mut union, mut end) = (0u64, 0u64);
-        for (a, b) in intervals {
-            if b > end {
-                union += b - a.max(end);
-                end = b;
-            }
-        }
-        let running = union as f64 * self.running_us as f64 / self.dur_us as f64;
-        (running > 0.0).then(|| self.cpu_us as f64 / running)
+    /// Σ duration ÷ Σ (duration − wait), when every span told and some time ran.
+    fn factor(&self) -> Option<f64> {
+        (!self.missing && self.running_us > 0).then(|| self.dur_us as f64 / self.running_us as f64)
     }
 }
 
@@ -142,14 +128,12 @@ impl Demand {
 /// A run is a trace whose root span (no parent among the spans) executed `entry`. Only spans of
 /// such traces count. `resources` (per function, over the same period) gives `m` and `c`.
 ///
-/// `c` comes from the function's spans when they carry their thread's CPU time and run-queue wait:
-/// its executions' CPU time over the time they ran or could have run, Σ cpu ÷ (U × Σ (duration −
-/// wait) ÷ Σ duration), where U is the time at least one of them was executing (the union of their
-/// intervals; executions overlapping in one instance add up). So a profile taken on a contended
-/// machine (six CPU-bound leaves sharing two cores, say) shows what a function wants with a CPU to
-/// itself — the question a plan against per-instance CPU limits asks — and the time a request
-/// spends between gateway and instance does not count as busy. Without such spans, `c` is the
-/// instances' CPU seconds over the seconds the gateway had a request of the function in flight.
+/// `c` is the instances' CPU seconds over the seconds the gateway had a request of the function in
+/// flight — what it got. On a contended machine (six CPU-bound leaves sharing two cores, say) that
+/// is less than it wants with a CPU to itself, the question a plan against per-instance CPU limits
+/// asks. Spans that carry their thread's run-queue wait correct this: `c` is multiplied by
+/// Σ duration ÷ Σ (duration − wait) over the function's executions, the factor by which waiting for
+/// a CPU stretched them.
 pub fn build_graph(
     spans: &[Span],
     entry: &str,
@@ -170,10 +154,10 @@ pub fn build_graph(
     type EdgeCount<'a> = (u64, u64, HashMap<&'a str, u64>);
     let mut edges: BTreeMap<(String, String), EdgeCount> = BTreeMap::new();
     let mut executions: BTreeMap<String, u64> = BTreeMap::new();
-    let mut demand: HashMap<&str, Demand> = HashMap::new();
+    let mut stretch: HashMap<&str, Stretch> = HashMap::new();
     for s in spans.iter().filter(|s| runs.contains(s.trace.as_str())) {
         *executions.entry(s.function.clone()).or_default() += 1;
-        demand.entry(s.function.as_str()).or_default().add(s);
+        stretch.entry(s.function.as_str()).or_default().add(s);
         let Some(parent) = parent_of(s) else { continue };
         let e = edges
             .entry((parent.function.clone(), s.function.clone()))
@@ -186,11 +170,14 @@ pub fn build_graph(
         .iter()
         .map(|(f, n)| {
             let r = resources.get(f).cloned().unwrap_or_default();
-            let mut c = match demand.get(f.as_str()).and_then(Demand::cores) {
-                Some(cores) => cores,
-                None if r.busy_seconds > 0.0 => r.cpu_seconds / r.busy_seconds,
-                None => 0.0,
+            let mut c = if r.busy_seconds > 0.0 {
+                r.cpu_seconds / r.busy_seconds
+            } else {
+                0.0
             };
+            if let Some(factor) = stretch.get(f.as_str()).and_then(Stretch::factor) {
+                c *= factor;
+            }
             // An instance cannot use more than its limit; above it is sampling noise.
             if r.cpu_limit > 0.0 {
                 c = c.min(r.cpu_limit);
@@ -344,26 +331,17 @@ mod tests {
     }
 
     #[test]
-    fn cpu_is_what_executions_want_while_they_run() {
+    fn cpu_is_corrected_for_the_time_executions_waited_for_a_cpu() {
         // Six leaves shared two cores: each execution of 90 ms ran 30 ms and waited 60 ms for a
-        // CPU, so the leaf got a third of a core and wants a whole one. Two executions of `pair`
-        // ran side by side without waiting: it wants two cores. `root`'s spans carry no CPU time:
-        // its figure comes from the instances' CPU over the gateway's busy time.
+        // CPU, so the leaf got a third of a core while busy and wants a whole one. `root`'s spans
+        // carry no wait: its figure stays the instances' CPU over the gateway's busy time.
         let mut spans = vec![span("t", "r", "gw", "root", "sync")];
         for i in 0..6 {
             let mut leaf = span("t", &format!("l{i}"), "r", "leaf", "async");
-            leaf.start_us = i * 100_000;
             leaf.dur_us = 90_000;
             leaf.cpu_us = Some(30_000);
             leaf.wait_us = Some(60_000);
             spans.push(leaf);
-        }
-        for i in 0..2 {
-            let mut pair = span("t", &format!("p{i}"), "r", "pair", "async");
-            pair.dur_us = 50_000;
-            pair.cpu_us = Some(50_000);
-            pair.wait_us = Some(0);
-            spans.push(pair);
         }
         let got = |cpu_seconds, limit| Resources {
             cpu_seconds,
@@ -375,11 +353,10 @@ mod tests {
         };
         let mut res = HashMap::new();
         res.insert("leaf".to_string(), got(0.3, 4.0));
-        res.insert("pair".to_string(), got(0.1, 4.0));
         res.insert("root".to_string(), got(0.01, 4.0));
         let g = build_graph(&spans, "root", &res, (None, None));
         let c = |f: &str| g.nodes.iter().find(|n| n.id == f).unwrap().c;
-        assert_eq!((c("leaf"), c("pair"), c("root")), (1.0, 2.0, 0.01));
+        assert_eq!((c("leaf"), c("root")), (0.9, 0.01));
         res.insert("leaf".to_string(), got(0.3, 0.5));
         let g = build_graph(&spans, "root", &res, (None, None));
         assert_eq!(
