@@ -236,29 +236,11 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
 
     let finding = Stage::start(format!("merge {}: find the objects to rewrite", tree.root));
     let jobs = jobs(&compiled, tree, opts)?;
-    let mut group_key: Vec<Vec<u8>> = vec![
-        b"group".to_vec(),
-        vec![u8::from(compiled.cpp)],
-        compiled.link.fingerprint(),
-    ];
-    group_key.extend(jobs.iter().map(|j| j.key.as_bytes().to_vec()));
-    for (_, path) in compiled.link.inputs() {
-        let meta =
-            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-        let modified = meta
-            .modified()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        group_key.push(path.as_os_str().as_encoded_bytes().to_vec());
-        group_key.push(
-            [
-                meta.len().to_le_bytes(),
-                (modified.as_nanos() as u64).to_le_bytes(),
-            ]
-            .concat(),
-        );
-    }
-    let group_key = Cache::key(group_key.iter().map(Vec::as_slice))?;
+    let link = compiled.link.fingerprint()?;
+    let cpp = [u8::from(compiled.cpp)];
+    let mut group_key: Vec<&[u8]> = vec![b"group", &cpp, &link];
+    group_key.extend(jobs.iter().map(|j| j.key.as_bytes()));
+    let group_key = Cache::key(group_key)?;
     let binaries = Cache::new(
         work.join("merge").join("cache"),
         "merged.bin",
@@ -332,19 +314,31 @@ pub fn merge_group(manifest: &Manifest, tree: &Tree, opts: &MergeOptions) -> Res
 /// The modules to rewrite: every object of the link that uses the invocation ABI, then every C/C++
 /// member's bitcode, each with its object-cache key.
 fn jobs(compiled: &Compiled, tree: &Tree, opts: &MergeOptions) -> Result<Vec<Job>> {
-    let mut jobs: Vec<Job> = compiled
-        .link
-        .rewritable()?
-        .into_iter()
-        .map(|r| Job {
+    let members = tree.members.join("\0");
+    let threshold = (opts.fanout_threshold as u64).to_le_bytes();
+    // What the rewritten object depends on: the group's members, the threshold where it is set,
+    // the member it is, and its bitcode.
+    let key = |member: Option<&str>, defines_threshold: bool, bitcode: &[u8]| {
+        let threshold: &[u8] = if defines_threshold { &threshold } else { &[] };
+        Cache::key([
+            b"object".as_slice(),
+            members.as_bytes(),
+            threshold,
+            member.unwrap_or_default().as_bytes(),
+            bitcode,
+        ])
+    };
+    let mut jobs = Vec::new();
+    for r in compiled.link.rewritable()? {
+        jobs.push(Job {
+            key: key(None, r.defines_threshold, &r.bitcode)?,
             origin: r.origin,
             arg: Some(r.arg),
             member: None,
             defines_threshold: r.defines_threshold,
             bitcode: r.bitcode,
-            key: String::new(),
-        })
-        .collect();
+        });
+    }
     if !jobs.iter().any(|j| j.defines_threshold) {
         bail!(
             "no object of the merged crate's link defines {} (is quilt-runtime linked in?)",
@@ -354,29 +348,13 @@ fn jobs(compiled: &Compiled, tree: &Tree, opts: &MergeOptions) -> Result<Vec<Job
     for (member, path) in &compiled.native {
         let bitcode = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         jobs.push(Job {
+            key: key(Some(member), false, &bitcode)?,
             origin: path.display().to_string(),
             arg: None,
             member: Some(member.clone()),
             defines_threshold: false,
             bitcode,
-            key: String::new(),
         });
-    }
-    let members = tree.members.join("\0");
-    let threshold = (opts.fanout_threshold as u64).to_le_bytes();
-    for job in &mut jobs {
-        let threshold: &[u8] = if job.defines_threshold {
-            &threshold
-        } else {
-            &[]
-        };
-        job.key = Cache::key([
-            b"object".as_slice(),
-            members.as_bytes(),
-            threshold,
-            job.member.as_deref().unwrap_or_default().as_bytes(),
-            &job.bitcode,
-        ])?;
     }
     Ok(jobs)
 }
@@ -508,7 +486,6 @@ fn rewrite_and_link(
 /// Generates code for `jobs` on every core (each thread with its own LLVM context and target
 /// machine); results in the order of `jobs`.
 fn generate_all(jobs: &[&Job], members: &[String], opts: &MergeOptions) -> Result<Vec<Generated>> {
-    Target::initialize_x86(&InitializationConfig::default());
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(jobs.len());

@@ -99,14 +99,26 @@ impl RecordedLink {
         copied_whole.then_some(RecordedLink { args, cwd })
     }
 
-    /// The recorded arguments, NUL-joined (for the merge cache key).
-    pub fn fingerprint(&self) -> Vec<u8> {
+    /// What the link's result depends on besides the rewritten objects, for the merge cache key:
+    /// the recorded arguments, NUL-joined, then the size and modification time of every input
+    /// (cargo writes a rebuilt crate's archive anew).
+    pub fn fingerprint(&self) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
         for a in &self.args {
             bytes.extend_from_slice(a.as_encoded_bytes());
             bytes.push(0);
         }
-        bytes
+        for (_, path) in self.inputs() {
+            let meta =
+                std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+            let modified = meta
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            bytes.extend_from_slice(&meta.len().to_le_bytes());
+            bytes.extend_from_slice(&(modified.as_nanos() as u64).to_le_bytes());
+        }
+        Ok(bytes)
     }
 
     /// The inputs of the link that exist as files (objects and Rust archives), in order, with the

@@ -177,8 +177,9 @@ fn thread_schedstat() -> Option<(u64, u64)> {
 }
 
 /// Runs `f`, an execution of `function`, recording its span when a trace is active: its duration,
-/// and the CPU time and run-queue wait of the thread that ran it (which tell the profiler how much
-/// CPU the execution wanted, not only what it got on a busy machine).
+/// and the CPU time and run-queue wait of the thread that ran it. The profiler corrects a function's
+/// CPU for the wait (what it got on a busy machine is less than it wants); the CPU time goes out
+/// with the span (`/_quilt/spans`, OTLP).
 pub fn execute(function: &str, kind: Kind, local: bool, f: impl FnOnce() -> i32) -> i32 {
     let Some(parent) = current() else {
         return f();
