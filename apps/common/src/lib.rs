@@ -8,7 +8,7 @@
 
 pub mod store;
 
-use rand::Rng;
+use rand::RngExt;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -273,3 +273,24 @@ pub fn rust_package_name(crate_dir: &Path) -> Result<String> {
 fn toml_str(p: &Path) -> String {
     format!("{:?}", p.to_string_lossy())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The lock every generated workspace starts from keeps `idna_adapter` at its 1.0 stub: no
+    /// Unicode domain names (the apps reach Redis and memcached by address), and none of ICU4X's
+    /// twenty crates in a cold build of an app (`cargo update` would bring them back).
+    #[test]
+    fn the_starting_lock_keeps_idna_without_unicode_tables() {
+        let lock = std::fs::read_to_string(crate::paths::quilt_home().join("Cargo.lock")).unwrap();
+        let lock: toml::Table = toml::from_str(&lock).unwrap();
+        let packages = lock["package"].as_array().unwrap();
+        let version = |name: &str| {
+            packages
+                .iter()
+                .find(|p| p["name"].as_str() == Some(name))
+                .map(|p| p["version"].as_str().unwrap().to_string())
+        };
+        assert_eq!(version("idna_adapter").as_deref(), Some("1.0.0"));
+        assert_eq!(version("icu_normalizer"), None);
+    }
+}

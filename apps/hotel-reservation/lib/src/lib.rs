@@ -5,7 +5,7 @@
 //! merged binary stays small.
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// A point of interest (hotel or cinema).
@@ -273,7 +273,7 @@ pub fn cinema_leaf(k: u32, req: &CinemaRequest) -> LeafReply {
     }
 }
 
-fn random_points(rng: &mut impl Rng, n: usize) -> Vec<[f64; 2]> {
+fn random_points(rng: &mut impl RngExt, n: usize) -> Vec<[f64; 2]> {
     (0..n)
         .map(|_| [rng.random_range(32.0..40.0), rng.random_range(116.0..122.0)])
         .collect()

@@ -4,7 +4,7 @@
 
 use quilt_apps_common::{alnum, err, rand_i64, salted_hash, store};
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 /// How many components make a review (`NUM_COMPONENTS`).

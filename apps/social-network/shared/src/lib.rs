@@ -5,7 +5,7 @@
 //! compiler sees constant names at every call site.
 
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 /// The author of a post.
@@ -246,7 +246,7 @@ pub fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
     out
 }
 
-fn fake_user(rng: &mut impl Rng) -> (i64, String) {
+fn fake_user(rng: &mut impl RngExt) -> (i64, String) {
     let id = rng.random_range(1..=100);
     (id, format!("username_{id}"))
 }

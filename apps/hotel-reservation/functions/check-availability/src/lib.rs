@@ -5,7 +5,7 @@
 use hotel_lib::{nights, FAKE_CAPACITY};
 use quilt_apps_common::{fake_sleep, fakedb};
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

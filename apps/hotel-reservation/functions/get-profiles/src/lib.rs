@@ -5,7 +5,7 @@
 use hotel_lib::{Address, HotelProfile, Image};
 use quilt_apps_common::{alnum, err, fakedb, store};
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@
 use hotel_lib::{nights, FAKE_CAPACITY};
 use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

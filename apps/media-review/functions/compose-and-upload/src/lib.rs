@@ -5,7 +5,7 @@
 use media_lib::{fake_movie_id, ReqId, ReviewEntry};
 use quilt_apps_common::{alnum, fake_sleep, fakedb, is_async, now_s, rand_i64, store};
 use quilt_sdk::{invoke, invoke_async, Error};
-use rand::Rng;
+use rand::RngExt;
 use serde::de::IgnoredAny;
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 use media_lib::{Cast, MovieInfoEntry};
 use quilt_apps_common::{alnum, err, fake_sleep, fakedb, rand_i64, store};
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 
 use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::{invoke, Error};
-use rand::Rng;
+use rand::RngExt;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 

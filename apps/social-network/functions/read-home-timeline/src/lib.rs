@@ -6,7 +6,7 @@
 
 use quilt_apps_common::{fake_sleep, fakedb, is_async, rand_i64, store};
 use quilt_sdk::{invoke, invoke_async, Error};
-use rand::Rng;
+use rand::RngExt;
 use serde::Deserialize;
 use social_network_shared::{Post, PostIdsRequest};
 

@@ -6,7 +6,7 @@
 
 use quilt_apps_common::{fake_sleep, fakedb, store};
 use quilt_sdk::Error;
-use rand::Rng;
+use rand::RngExt;
 use social_network_shared::{dedup, from_stored, Follower, UserIdRequest};
 
 fn social_graph_get_followers(req: UserIdRequest) -> Result<Vec<i64>, Error> {
