@@ -133,17 +133,15 @@ struct Cached {
 pub fn resolve(dir: &Path, packages: &[String]) -> Result<Vec<Resolution>> {
     let cache_path = dir.join("features.cache");
     let mut cache = read_cache(&cache_path);
-    let mut changed = false;
-    let mut out = Vec::new();
-    for package in packages {
-        let hit = cache
-            .get(package)
-            .filter(|c| fingerprint(dir, &c.manifests) == c.fingerprint);
-        if let Some(c) = hit {
-            out.push(c.resolution.clone());
-            continue;
-        }
-        let resolution = cargo_tree(dir, package)?;
+    let missing: Vec<&String> = packages
+        .iter()
+        .filter(|p| {
+            cache
+                .get(*p)
+                .is_none_or(|c| fingerprint(dir, &c.manifests) != c.fingerprint)
+        })
+        .collect();
+    for (package, resolution) in missing.iter().zip(cargo_trees(dir, &missing)?) {
         let manifests: Vec<PathBuf> = resolution
             .path_packages()
             .map(|p| Path::new(p).join("Cargo.toml"))
@@ -151,16 +149,45 @@ pub fn resolve(dir: &Path, packages: &[String]) -> Result<Vec<Resolution>> {
         let cached = Cached {
             fingerprint: fingerprint(dir, &manifests),
             manifests,
-            resolution: resolution.clone(),
+            resolution,
         };
-        cache.insert(package.clone(), cached);
-        changed = true;
-        out.push(resolution);
+        cache.insert((*package).clone(), cached);
     }
-    if changed {
+    if !missing.is_empty() {
         write_if_changed(&cache_path, &cache_text(&cache))?;
     }
-    Ok(out)
+    Ok(packages
+        .iter()
+        .map(|p| cache[p].resolution.clone())
+        .collect())
+}
+
+/// [`cargo_tree`] of each package, in order: the first alone (it may write the workspace's
+/// `Cargo.lock`), the others on as many threads as there are CPUs.
+fn cargo_trees(dir: &Path, packages: &[&String]) -> Result<Vec<Resolution>> {
+    let Some((first, rest)) = packages.split_first() else {
+        return Ok(Vec::new());
+    };
+    let mut out = vec![cargo_tree(dir, first)?];
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = rest.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rest
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|p| cargo_tree(dir, p))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            out.extend(handle.join().expect("a cargo tree thread panicked")?);
+        }
+        Ok(out)
+    })
 }
 
 fn cargo_tree(dir: &Path, package: &str) -> Result<Resolution> {

@@ -23,10 +23,22 @@ pub use workspace::{rust_package_name, write_if_changed, write_workspace, Genera
 
 /// Builds every function of the app; returns `(function name, binary path)` in manifest order.
 pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
+    let all: Vec<&str> = manifest.functions.iter().map(|f| f.name.as_str()).collect();
+    build_functions(manifest, &all)
+}
+
+/// Builds the functions named in `names` only (a merge needs its members, not the whole app) into
+/// `<app>/.quilt/bin/`; returns `(function name, binary path)` in manifest order.
+pub fn build_functions(manifest: &Manifest, names: &[&str]) -> Result<Vec<(String, PathBuf)>> {
+    if let Some(unknown) = names.iter().find(|n| manifest.function(n).is_none()) {
+        bail!("{}: no function named {unknown:?}", manifest.name);
+    }
+    let wanted = |f: &&quilt_manifest::Function| names.contains(&f.name.as_str());
     let work = manifest.work_dir();
     let native: Vec<_> = manifest
         .functions
         .iter()
+        .filter(wanted)
         .filter(|f| matches!(f.language, Language::C | Language::Cpp))
         .collect();
     if !native.is_empty() {
@@ -42,6 +54,12 @@ pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
         stage.done();
     }
     let (build_dir, crates) = write_function_workspace(manifest)?;
+    let (functions, crates): (Vec<_>, Vec<_>) = manifest
+        .functions
+        .iter()
+        .zip(crates)
+        .filter(|(f, _)| wanted(f))
+        .unzip();
     let packages: Vec<String> = crates.iter().map(GeneratedCrate::package_name).collect();
     let resolutions = features::resolve(&build_dir, &packages)?;
     let batches = features::batches(&resolutions);
@@ -66,7 +84,7 @@ pub fn build_app(manifest: &Manifest) -> Result<Vec<(String, PathBuf)>> {
     let bin_dir = work.join("bin");
     std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
     let mut out = Vec::new();
-    for (f, krate) in manifest.functions.iter().zip(&crates) {
+    for (f, krate) in functions.iter().zip(&crates) {
         let built = paths::target_dir(manifest)
             .join("release")
             .join(krate.bin_name());

@@ -37,7 +37,8 @@ pub struct MergeArgs {
     /// Print a report.
     #[arg(long, value_enum, default_value = "text")]
     pub report: ReportFormat,
-    /// Keep the rewritten modules as text (`.quilt/merge/out-<root>/merged.ll`).
+    /// Keep the rewritten modules as text, one `.ll` file per module
+    /// (`.quilt/merge/out-<root>/ir/`).
     #[arg(long)]
     pub keep_ir: bool,
     /// Merge, optimize and link again even when the merge cache holds an identical merge.
@@ -98,7 +99,13 @@ pub fn run(args: MergeArgs) -> Result<()> {
         quilt_merge::check_group(&manifest, tree, &opts)?;
     }
     if !args.no_build {
-        quilt_build::build_app(&manifest)?;
+        let mut members: Vec<&str> = trees
+            .iter()
+            .flat_map(|t| t.members.iter().map(String::as_str))
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        quilt_build::build_functions(&manifest, &members)?;
     }
     if args.container {
         for tree in &trees {

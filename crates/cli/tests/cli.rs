@@ -534,12 +534,7 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn a_running_app_serves_new_merges_and_rebuilds_without_a_restart() {
     let (_tmp, app) = scaffold("live", &[("shout", "c")]);
-    std::fs::write(
-        app.join("functions/hello/src/lib.rs"),
-        "fn handle(input: serde_json::Value) -> Result<serde_json::Value, quilt_sdk::Error> {\n\
-         quilt_sdk::invoke(\"shout\", &input)\n}\nquilt_sdk::handler!(handle);\n",
-    )
-    .unwrap();
+    hello_calls_shout(&app);
     let shout = app.join("functions/shout.c");
     let original = std::fs::read_to_string(&shout).unwrap();
     let up = Up::with_args(&app, &[]);
@@ -733,18 +728,23 @@ fn watch_rebuilds_a_changed_function_and_keeps_serving_through_a_broken_edit() {
     up.stop("TERM");
 }
 
-/// The newcomer's path in the README: `quilt new`, `quilt add`, a call between the two functions,
-/// then `quilt optimize` with the body the workflow declares — profiled, planned within the
-/// manifest's instance limits, merged, verified, measured, and shown on the dashboard.
-#[test]
-fn a_new_app_goes_from_quilt_new_to_a_merged_benchmarked_deployment() {
-    let (tmp, app) = scaffold("newcomer", &[("shout", "c")]);
+/// Makes the scaffolded `hello` of `app` answer with what `shout` answers for its input.
+fn hello_calls_shout(app: &Path) {
     std::fs::write(
         app.join("functions/hello/src/lib.rs"),
         "fn handle(input: serde_json::Value) -> Result<serde_json::Value, quilt_sdk::Error> {\n\
          quilt_sdk::invoke(\"shout\", &input)\n}\nquilt_sdk::handler!(handle);\n",
     )
     .unwrap();
+}
+
+/// The newcomer's path in the README: `quilt new`, `quilt add`, a call between the two functions,
+/// then `quilt optimize` with the body the workflow declares — profiled, planned within the
+/// manifest's instance limits, merged, verified, measured, and shown on the dashboard.
+#[test]
+fn a_new_app_goes_from_quilt_new_to_a_merged_benchmarked_deployment() {
+    let (tmp, app) = scaffold("newcomer", &[("shout", "c")]);
+    hello_calls_shout(&app);
     let report = tmp.path().join("report");
     let out = run(quilt()
         .args(["optimize"])
@@ -801,4 +801,21 @@ fn a_new_app_goes_from_quilt_new_to_a_merged_benchmarked_deployment() {
     assert!(outcome["requests"].as_u64().unwrap() > 0, "{outcome}");
     assert_eq!(outcome["errors"], 0, "{outcome}");
     up.stop("TERM");
+}
+
+/// `quilt merge` builds the group's members (whose binaries the report compares sizes with), not
+/// every function of the app.
+#[test]
+fn merge_builds_the_members_only() {
+    let (tmp, app) = scaffold("partial", &[("shout", "c"), ("spare", "c")]);
+    hello_calls_shout(&app);
+    let tree = tmp.path().join("hello.tree");
+    std::fs::write(&tree, "hello shout\n").unwrap();
+    ok(quilt().arg("merge").arg(&app).arg("--tree").arg(&tree));
+    let bin = app.join(".quilt/bin");
+    for member in ["hello", "shout"] {
+        assert!(bin.join(member).is_file(), "{member} not built");
+    }
+    assert!(!bin.join("spare").exists(), "spare is no member");
+    assert!(app.join(".quilt/merged/hello-merged").is_file());
 }
