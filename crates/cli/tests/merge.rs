@@ -734,3 +734,43 @@ async fn members_with_different_features_are_refused_and_agreeing_ones_answer_as
     );
     p.shutdown().await;
 }
+
+/// `--keep-ir` writes each rewritten module to a file of its own that LLVM's own assembler reads
+/// back: the Rust root's object and both C/C++ members of the chain.
+#[test]
+fn kept_ir_is_one_readable_module_per_file() {
+    let m = app("polyglot");
+    let opts = MergeOptions {
+        keep_ir: true,
+        ..MergeOptions::default()
+    };
+    let r = merge(&m, "chain c-to-cpp\nc-to-cpp cpp-leaf\n", &opts).unwrap();
+    let dir = r.ir.expect("the IR is kept");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), r.modules.rewritten, "{files:?}");
+    assert!(files.len() >= 3, "{files:?}");
+    for file in &files {
+        assert_eq!(file.extension().unwrap(), "ll", "{}", file.display());
+        let out = std::process::Command::new(quilt_build::paths::llvm_tool("llvm-as"))
+            .arg(file)
+            .args(["-o", "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Merging again replaces the folder whole.
+    let again = merge(&m, "chain c-to-cpp\nc-to-cpp cpp-leaf\n", &opts).unwrap();
+    assert_eq!(
+        std::fs::read_dir(again.ir.unwrap()).unwrap().count(),
+        files.len()
+    );
+}

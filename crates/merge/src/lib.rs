@@ -54,8 +54,8 @@ pub struct MergeOptions {
     /// Local asynchronous executions allowed in flight per callee and instance; above it calls go
     /// remote. 0 merges unconditionally.
     pub fanout_threshold: usize,
-    /// Write the rewritten modules as text, one after the other with a `; module <origin>` line
-    /// before each (`merged.ll`), beside the binary.
+    /// Write each rewritten module as text, one `.ll` file per module (each one readable by
+    /// `llvm-as` and `opt`), in the folder `ir/` beside the binary.
     pub keep_ir: bool,
     /// Merge functions of different trust domains or isolated functions anyway (logged).
     pub allow_cross_domain: bool,
@@ -103,7 +103,7 @@ pub struct GroupReport {
     pub sites: Vec<rewrite::Site>,
     /// Global constructors and destructors of the members, moved into `.init_array`/`.fini_array`.
     pub structors: structors::Lowered,
-    /// The rewritten modules as text, when kept (see [`MergeOptions::keep_ir`]).
+    /// The folder of the rewritten modules as text, when kept (see [`MergeOptions::keep_ir`]).
     pub ir: Option<PathBuf>,
     /// Whether C and C++ members were compiled with hardening.
     pub hardened: bool,
@@ -400,7 +400,7 @@ fn rewrite_and_link(
         todo.len(),
         jobs.len()
     ));
-    let mut ir_text = String::new();
+    let mut ir_modules = Vec::new();
     // Objects the cache could not take: linked from the merge's folder, then removed.
     let mut uncached = Vec::new();
     let mut fresh = generated.into_iter();
@@ -408,12 +408,12 @@ fn rewrite_and_link(
         if slot.is_some() {
             continue;
         }
-        let g = fresh.next().expect("one result per module generated");
+        let mut g = fresh.next().expect("one result per module generated");
         times.merge_s += g.times[0];
         times.optimize_s += g.times[1];
         times.link_s += g.times[2];
-        if let Some(ir) = &g.ir {
-            ir_text.push_str(&format!("; module {}\n{ir}\n", job.origin));
+        if let Some(ir) = g.ir.take() {
+            ir_modules.push((job.origin.as_str(), ir));
         }
         let tmp = quilt_atomic_file::temp_path(&out_dir.join("object.o"));
         std::fs::write(&tmp, &g.object).with_context(|| format!("writing {}", tmp.display()))?;
@@ -473,14 +473,56 @@ fn rewrite_and_link(
     times.link_s += linking.done();
 
     let ir = if opts.keep_ir {
-        let path = out_dir.join("merged.ll");
-        quilt_atomic_file::write(&path, ir_text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        Some(path)
+        Some(write_ir(&out_dir.join("ir"), &ir_modules)?)
     } else {
         None
     };
     Ok((linked, findings, ir))
+}
+
+/// Writes each module's text to `dir/<n>-<object or file name>.ll`, replacing the folder whole: a
+/// temporary folder beside it is filled, then renamed over it.
+fn write_ir(dir: &Path, modules: &[(&str, String)]) -> Result<PathBuf> {
+    let tmp = quilt_atomic_file::temp_path(dir);
+    let fill = || -> std::io::Result<()> {
+        std::fs::create_dir(&tmp)?;
+        for (i, (origin, text)) in modules.iter().enumerate() {
+            std::fs::write(tmp.join(ir_file_name(i, origin)), text)?;
+        }
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::rename(&tmp, dir)
+    };
+    fill().map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        anyhow!("writing the merged IR to {}: {e}", dir.display())
+    })?;
+    Ok(dir.to_path_buf())
+}
+
+/// `<n>-<name>.ll` for module `n` from `origin` (`archive.rlib(object.o)` or a path): the object's
+/// or file's name without its extension, other characters than letters, digits, `-` and `_` as `_`.
+fn ir_file_name(n: usize, origin: &str) -> String {
+    let inner = origin
+        .rsplit_once('(')
+        .map_or(origin, |(_, o)| o.trim_end_matches(')'));
+    let name = Path::new(inner)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{n:02}-{name}.ll")
 }
 
 /// Generates code for `jobs` on every core (each thread with its own LLVM context and target

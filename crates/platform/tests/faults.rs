@@ -405,7 +405,11 @@ async fn hardened_c_members_stop_out_of_bounds_access() {
         };
         let report = merge_group(&app, &tree, &opts).expect("the group merges");
         assert_eq!(report.hardened, harden);
-        std::fs::read_to_string(report.ir.unwrap()).unwrap()
+        let dir = report.ir.unwrap();
+        let modules = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
+        modules
+            .map(|m| std::fs::read_to_string(m).unwrap())
+            .collect::<String>()
     };
     let checks = ["__memcpy_chk", "@llvm.ubsantrap", "sspstrong"];
     let plain = ir_of(false);
