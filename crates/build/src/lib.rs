@@ -41,18 +41,6 @@ pub fn build_functions(manifest: &Manifest, names: &[&str]) -> Result<Vec<(Strin
         .filter(wanted)
         .filter(|f| matches!(f.language, Language::C | Language::Cpp))
         .collect();
-    if !native.is_empty() {
-        let stage = progress::Stage::start(format!(
-            "build {}: compile {} C/C++ function{}",
-            manifest.name,
-            native.len(),
-            if native.len() == 1 { "" } else { "s" }
-        ));
-        for f in native {
-            native::compile_static(f, &work.join("native"))?;
-        }
-        stage.done();
-    }
     let (build_dir, crates) = write_function_workspace(manifest)?;
     let (functions, crates): (Vec<_>, Vec<_>) = manifest
         .functions
@@ -61,7 +49,15 @@ pub fn build_functions(manifest: &Manifest, names: &[&str]) -> Result<Vec<(Strin
         .filter(|(f, _)| wanted(f))
         .unzip();
     let packages: Vec<String> = crates.iter().map(GeneratedCrate::package_name).collect();
-    let resolutions = features::resolve(&build_dir, &packages)?;
+    // The C/C++ functions compile while cargo resolves the features (one thread each, mostly).
+    let resolutions = std::thread::scope(|scope| {
+        let compiling = scope.spawn(|| compile_native(manifest, &native));
+        let resolutions = features::resolve(&build_dir, &packages);
+        compiling
+            .join()
+            .expect("compiling C/C++ functions panicked")?;
+        resolutions
+    })?;
     let batches = features::batches(&resolutions);
     if batches.len() > 1 {
         tracing::info!(
@@ -93,6 +89,24 @@ pub fn build_functions(manifest: &Manifest, names: &[&str]) -> Result<Vec<(Strin
         out.push((f.name.clone(), dest));
     }
     Ok(out)
+}
+
+/// Compiles the static library of each C/C++ function in `native`.
+fn compile_native(manifest: &Manifest, native: &[&quilt_manifest::Function]) -> Result<()> {
+    if native.is_empty() {
+        return Ok(());
+    }
+    let stage = progress::Stage::start(format!(
+        "build {}: compile {} C/C++ function{}",
+        manifest.name,
+        native.len(),
+        if native.len() == 1 { "" } else { "s" }
+    ));
+    for f in native {
+        native::compile_static(f, &manifest.work_dir().join("native"))?;
+    }
+    stage.done();
+    Ok(())
 }
 
 /// Writes the generated workspace of the app's functions, `<app>/.quilt/build`, without compiling
