@@ -695,35 +695,52 @@ fn compile(
 ) -> Result<Compiled> {
     let merge_dir = manifest.work_dir().join("merge");
     let mut krate = GeneratedCrate::new(manifest, &format!("merged-{}", tree.root));
-    let mut native = Vec::new();
-    let mut cpp = false;
+    let mut members_native = Vec::new();
     for m in &tree.members {
         let f = manifest.function(m).expect("checked");
         match f.language {
             Language::Rust => krate.add_rust_function(f)?,
             Language::C | Language::Cpp => {
                 krate.add_external_function(f);
-                cpp |= f.language == Language::Cpp;
-                let dir = if opts.harden {
-                    "native-hardened"
-                } else {
-                    "native"
-                };
-                for bc in native::compile(
-                    f,
-                    &out_dir.join(dir).join(&f.name),
-                    Emit::Bitcode,
-                    opts.harden,
-                )? {
-                    native.push((f.name.clone(), bc));
-                }
+                members_native.push(f);
             }
         }
     }
     krate.main_merged();
     quilt_build::write_workspace(&merge_dir, std::slice::from_ref(&krate), true)?;
+    let cpp = members_native.iter().any(|f| f.language == Language::Cpp);
+    // clang compiles the C/C++ members to bitcode while cargo compiles the merged crate.
+    let (link, native) = std::thread::scope(|scope| {
+        let bitcode = scope.spawn(|| {
+            let dir = out_dir.join(if opts.harden {
+                "native-hardened"
+            } else {
+                "native"
+            });
+            let mut native = Vec::new();
+            for f in &members_native {
+                let emitted = native::compile(f, &dir.join(&f.name), Emit::Bitcode, opts.harden)?;
+                native.extend(emitted.into_iter().map(|bc| (f.name.clone(), bc)));
+            }
+            Ok::<_, anyhow::Error>(native)
+        });
+        let link = compile_merged_crate(manifest, tree, &merge_dir, &krate, out_dir);
+        let native = bitcode.join().expect("compiling C/C++ members panicked");
+        Ok::<_, anyhow::Error>((link?, native?))
+    })?;
+    Ok(Compiled { link, native, cpp })
+}
+
+/// Builds the merged crate with cargo, its link recorded (see [`link`]) in `out_dir/link`.
+fn compile_merged_crate(
+    manifest: &Manifest,
+    tree: &Tree,
+    merge_dir: &Path,
+    krate: &GeneratedCrate,
+    out_dir: &Path,
+) -> Result<link::RecordedLink> {
     let package = krate.package_name();
-    let linker = link::write_recording_linker(&merge_dir)?;
+    let linker = link::write_recording_linker(merge_dir)?;
     let record = out_dir.join("link");
     for attempt in 0..2 {
         let mut cmd = quilt_build::cargo(&paths::target_dir(manifest));
@@ -739,7 +756,7 @@ fn compile(
             bail!("{}", describe_compile_failure(manifest, tree, &stderr));
         }
         if let Some(link) = link::RecordedLink::read(&record) {
-            return Ok(Compiled { link, native, cpp });
+            return Ok(link);
         }
         // Cargo found the crate fresh but its recorded link is gone: link it once more.
         if attempt == 0 {
