@@ -634,10 +634,29 @@ pub fn run_container(app: &std::path::Path, members: &str) -> Result<()> {
         })
 }
 
+/// With `--no-build`: every deployable's binary is there (a merge builds its members only).
+fn check_built(manifest: &Manifest) -> Result<()> {
+    let missing: Vec<String> = deployables(manifest)?
+        .into_iter()
+        .filter(|d| !d.binary.is_file())
+        .map(|d| format!("{} ({})", d.name, d.binary.display()))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "--no-build, but not built: {}; run `quilt build {}` or drop --no-build",
+            missing.join(", "),
+            manifest.dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `quilt up`.
 pub fn run(args: UpArgs) -> Result<()> {
     let manifest = Manifest::load(&args.app)?;
-    if !args.no_build {
+    if args.no_build {
+        check_built(&manifest)?;
+    } else {
         quilt_build::build_app(&manifest)?;
     }
     let mut env = args.env.clone();

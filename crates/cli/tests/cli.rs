@@ -804,7 +804,7 @@ fn a_new_app_goes_from_quilt_new_to_a_merged_benchmarked_deployment() {
 }
 
 /// `quilt merge` builds the group's members (whose binaries the report compares sizes with), not
-/// every function of the app.
+/// every function of the app; `quilt up --no-build` then names what is not built.
 #[test]
 fn merge_builds_the_members_only() {
     let (tmp, app) = scaffold("partial", &[("shout", "c"), ("spare", "c")]);
@@ -818,4 +818,12 @@ fn merge_builds_the_members_only() {
     }
     assert!(!bin.join("spare").exists(), "spare is no member");
     assert!(app.join(".quilt/merged/hello-merged").is_file());
+    // Serving what is built refuses to start without spare's binary, and says which and why.
+    let out = run(quilt().args(["up", "--no-build"]).arg(&app));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("not built: spare") && stderr.contains("quilt build"),
+        "{stderr}"
+    );
 }
