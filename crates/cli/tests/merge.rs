@@ -774,3 +774,84 @@ fn kept_ir_is_one_readable_module_per_file() {
         files.len()
     );
 }
+
+/// Two C++ members define the same inline function and template member with bodies of their own,
+/// as two separate programs may; two C members define the same external function and global.
+/// Merged, each member still runs its own (before, the C++ pair shared one body and answered
+/// differently, and the C pair failed to link).
+#[tokio::test(flavor = "multi_thread")]
+async fn members_that_define_the_same_names_each_keep_their_own() {
+    common::quilt_target_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let cpp = |name: &str, callee: Option<&str>, k: u32| {
+        let call = match callee {
+            Some(c) => format!(
+                "quilt_buf r{{}};\n  QUILT_INVOKE(\"{c}\", in, len, &r);\n  \
+                 std::string tail(reinterpret_cast<const char *>(r.ptr), r.len);\n  quilt_buf_free(&r);\n"
+            ),
+            None => "std::string tail;\n".to_string(),
+        };
+        format!(
+            "#include <quilt.h>\n#include <string>\n\
+             __attribute__((noinline)) inline int pick() {{ static int calls = 0; return ++calls * {k}; }}\n\
+             template <int N> struct Scale {{ __attribute__((noinline)) static int of(int x) {{ return x * {k}; }} }};\n\
+             static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {{\n  {call}  \
+             return quilt::reply(out, \"{name} \" + std::to_string(pick()) + \" \" + \
+             std::to_string(Scale<2>::of(7)) + \" [\" + tail + \"]\");\n}}\n\
+             extern \"C\" QUILT_FUNCTION({name}, handle)\n"
+        )
+    };
+    let c = |name: &str, callee: Option<&str>, k: u32| {
+        let call = match callee {
+            Some(c) => format!("QUILT_INVOKE(\"{c}\", in, len, &r);"),
+            None => String::new(),
+        };
+        format!(
+            "#include <quilt.h>\n#include <stdio.h>\nint counter = {k};\n\
+             const char *who(void) {{ return \"{name}\"; }}\n\
+             static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {{\n  \
+             quilt_buf r = {{0}};\n  {call}\n  char reply[256];\n  counter++;\n  \
+             snprintf(reply, sizeof reply, \"%s %d [%.*s]\", who(), counter, (int)r.len, (const char *)r.ptr);\n  \
+             quilt_buf_free(&r);\n  return quilt_buf_set_str(out, reply);\n}}\n\
+             QUILT_FUNCTION({name}, handle)\n"
+        )
+    };
+    let files = [
+        ("cl.cpp", cpp("cl", Some("cr"), 10)),
+        ("cr.cpp", cpp("cr", None, 1000)),
+        ("left.c", c("left", Some("right"), 100)),
+        ("right.c", c("right", None, 7)),
+    ];
+    let mut manifest = "[app]\nname = \"names\"\n".to_string();
+    for (file, source) in &files {
+        std::fs::write(dir.path().join(file), source).unwrap();
+        let (name, ext) = file.split_once('.').unwrap();
+        let lang = if ext == "cpp" { "cpp" } else { "c" };
+        manifest.push_str(&format!(
+            "\n[[functions]]\nname = \"{name}\"\nlanguage = \"{lang}\"\nsource = \"{file}\"\n"
+        ));
+    }
+    std::fs::write(dir.path().join("quilt.toml"), manifest).unwrap();
+    let m = Manifest::load(dir.path()).unwrap();
+    {
+        let _lock = common::build_lock(&m.dir);
+        quilt_build::build_app(&m).unwrap();
+    }
+    merge(&m, "cl cr\n", &MergeOptions::default()).unwrap();
+    merge(&m, "left right\n", &MergeOptions::default()).unwrap();
+    let p = start(&m).await;
+    for root in ["cl", "left"] {
+        // Twice: the second answer shows each member's own state (static counters) too.
+        for _ in 0..2 {
+            let base = post(&p, root, "x").await;
+            let merged = post(&p, &format!("{root}-merged"), "x").await;
+            assert_eq!(merged, base, "{root}");
+        }
+    }
+    assert_eq!(
+        post(&p, "cr", "x").await.1,
+        "cr 3000 7000 []",
+        "cr's own bodies, third call"
+    );
+    p.shutdown().await;
+}

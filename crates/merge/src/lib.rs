@@ -24,6 +24,7 @@ pub mod deployment;
 pub mod features;
 pub mod link;
 mod llvm;
+pub mod private;
 pub mod rewrite;
 pub mod structors;
 pub mod tree;
@@ -199,6 +200,9 @@ struct Job {
     arg: Option<usize>,
     /// The C/C++ member it is (its entry must be defined), if any.
     member: Option<String>,
+    /// The names that member defines across its files, its entry aside: renamed its own in this
+    /// module (see [`private`]). Empty for the merged crate's objects.
+    member_names: std::collections::BTreeSet<String>,
     /// Whether it defines the fan-out threshold.
     defines_threshold: bool,
     bitcode: Vec<u8>,
@@ -318,23 +322,25 @@ fn jobs(compiled: &Compiled, tree: &Tree, opts: &MergeOptions) -> Result<Vec<Job
     let threshold = (opts.fanout_threshold as u64).to_le_bytes();
     // What the rewritten object depends on: the group's members, the threshold where it is set,
     // the member it is, and its bitcode.
-    let key = |member: Option<&str>, defines_threshold: bool, bitcode: &[u8]| {
+    let key = |member: Option<&str>, names: &str, defines_threshold: bool, bitcode: &[u8]| {
         let threshold: &[u8] = if defines_threshold { &threshold } else { &[] };
         Cache::key([
             b"object".as_slice(),
             members.as_bytes(),
             threshold,
             member.unwrap_or_default().as_bytes(),
+            names.as_bytes(),
             bitcode,
         ])
     };
     let mut jobs = Vec::new();
     for r in compiled.link.rewritable()? {
         jobs.push(Job {
-            key: key(None, r.defines_threshold, &r.bitcode)?,
+            key: key(None, "", r.defines_threshold, &r.bitcode)?,
             origin: r.origin,
             arg: Some(r.arg),
             member: None,
+            member_names: Default::default(),
             defines_threshold: r.defines_threshold,
             bitcode: r.bitcode,
         });
@@ -345,13 +351,28 @@ fn jobs(compiled: &Compiled, tree: &Tree, opts: &MergeOptions) -> Result<Vec<Job
             rewrite::FANOUT_THRESHOLD_SYMBOL
         );
     }
+    let mut native = Vec::new();
+    let mut names: std::collections::BTreeMap<&str, std::collections::BTreeSet<String>> =
+        Default::default();
     for (member, path) in &compiled.native {
         let bitcode = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let origin = path.display().to_string();
+        let defined = private::defined_names(&bitcode, &origin)?;
+        names.entry(member).or_default().extend(defined);
+        native.push((member, origin, bitcode));
+    }
+    for (member, set) in &mut names {
+        set.remove(&rewrite::entry_symbol(member));
+    }
+    for (member, origin, bitcode) in native {
+        let member_names = names[member.as_str()].clone();
+        let listed: Vec<&str> = member_names.iter().map(String::as_str).collect();
         jobs.push(Job {
-            key: key(Some(member), false, &bitcode)?,
-            origin: path.display().to_string(),
+            key: key(Some(member), &listed.join("\n"), false, &bitcode)?,
+            origin,
             arg: None,
             member: Some(member.clone()),
+            member_names,
             defines_threshold: false,
             bitcode,
         });
@@ -604,6 +625,13 @@ fn generate(
     // SAFETY: the module is valid and owned by `ctx` for this whole block.
     let (sites, structors, entries) = unsafe {
         llvm_sys::debuginfo::LLVMStripModuleDebugInfo(module.as_mut_ptr());
+        if let Some(member) = &job.member {
+            private::make_private(
+                module.as_mut_ptr(),
+                &private::prefix(member),
+                &job.member_names,
+            );
+        }
         let structors = structors::lower(module.as_mut_ptr());
         let entries: Vec<String> = members
             .iter()

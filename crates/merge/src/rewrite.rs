@@ -71,7 +71,7 @@ unsafe fn function(module: LLVMModuleRef, name: &str) -> Option<LLVMValueRef> {
 ///
 /// # Safety
 /// `v` must be a valid value.
-unsafe fn value_name(v: LLVMValueRef) -> String {
+pub(crate) unsafe fn value_name(v: LLVMValueRef) -> String {
     let mut len = 0;
     // SAFETY: `v` is valid; LLVM returns a pointer to `len` bytes owned by the value, copied at once.
     unsafe {

@@ -134,6 +134,19 @@ pub fn source(name: &str, lang: Lang, nodes: &[(u64, &Node)]) -> String {
     if cpp {
         s.push_str("\n#include <string>\n#include <thread>\n#include <vector>\n");
     }
+    // Names every generated function defines with a body of its own, as separate programs may:
+    // merged, each member must still run its own (an external function, and for C++ an inline one,
+    // which the compiler emits for the linker to deduplicate).
+    let _ = write!(
+        s,
+        "\n__attribute__((noinline)) const char *g_whoami(void) {{ return \"{name}\"; }}\n"
+    );
+    if cpp {
+        let _ = writeln!(
+            s,
+            "__attribute__((noinline)) inline const char *g_odr_name() {{ return \"{name}\"; }}"
+        );
+    }
     for (seed, node) in nodes {
         s.push_str(&node_source(name, cpp, *seed, node));
     }
@@ -235,7 +248,10 @@ fn node_source(name: &str, cpp: bool, seed: u64, node: &Node) -> String {
              g_str(&sum, \"big=\");\n  g_num(&sum, total);\n",
         );
     }
-    body.push_str("  g_str(&sum, \"}\");\n  g_hex(&sum, acc);\n");
+    body.push_str("  g_str(&sum, \"}\");\n  g_hex(&sum, acc);\n  g_str(&sum, g_whoami());\n");
+    if cpp {
+        body.push_str("  g_str(&sum, g_odr_name());\n");
+    }
     match node.reply {
         Reply::Summary => {}
         Reply::EmptyWhen(m) => {
