@@ -775,6 +775,64 @@ fn kept_ir_is_one_readable_module_per_file() {
     );
 }
 
+/// A built app in `dir` of C and C++ functions, one per `(file, source)`: `name.c` or `name.cpp`.
+fn native_app(dir: &Path, files: &[(&str, String)]) -> Manifest {
+    let mut manifest = "[app]\nname = \"native\"\n".to_string();
+    for (file, source) in files {
+        std::fs::write(dir.join(file), source).unwrap();
+        let (name, ext) = file.split_once('.').unwrap();
+        manifest.push_str(&format!(
+            "\n[[functions]]\nname = \"{name}\"\nlanguage = \"{ext}\"\nsource = \"{file}\"\n"
+        ));
+    }
+    std::fs::write(dir.join("quilt.toml"), manifest).unwrap();
+    let m = Manifest::load(dir).unwrap();
+    let _lock = common::build_lock(&m.dir);
+    quilt_build::build_app(&m).unwrap();
+    m
+}
+
+/// A callee replaces `malloc` and `free` with its own (blocks tagged in a header it checks). Its
+/// reply is freed by its caller: merged, the whole instance uses its allocator, as its own process
+/// did unmerged (renaming the allocator like the member's other names aborted every request).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_that_replaces_malloc_replaces_it_for_the_merged_instance() {
+    common::quilt_target_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let caller = "#include <quilt.h>\n#include <stdio.h>\n\
+        static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+        quilt_buf r = {0, 0, 0};\n  int32_t s = QUILT_INVOKE(\"tagged\", in, len, &r);\n\
+        char msg[256];\n  snprintf(msg, sizeof msg, \"s=%d b=%.*s\", s, (int)r.len, (const char *)r.ptr);\n\
+        quilt_buf_free(&r);\n  return quilt_buf_set_str(out, msg);\n}\nQUILT_FUNCTION(caller, handle)\n";
+    let tagged = "#include <quilt.h>\n#include <stdio.h>\n\
+        extern void *__libc_malloc(size_t);\nextern void __libc_free(void *);\n\
+        #define TAG 0x5155494c54ULL\n\
+        void *malloc(size_t n) { uint64_t *p = __libc_malloc(n + 16); if (!p) return 0; p[0] = TAG; p[1] = n; return p + 2; }\n\
+        void free(void *q) { if (!q) return; uint64_t *p = (uint64_t *)q - 2; if (p[0] != TAG) abort(); p[0] = 0; __libc_free(p); }\n\
+        void *calloc(size_t a, size_t b) { void *q = malloc(a * b); if (q) memset(q, 0, a * b); return q; }\n\
+        void *realloc(void *q, size_t n) { if (!q) return malloc(n); uint64_t *p = (uint64_t *)q - 2;\n\
+          if (p[0] != TAG) abort(); void *r = malloc(n); if (!r) return 0;\n\
+          memcpy(r, q, p[1] < n ? p[1] : n); free(q); return r; }\n\
+        static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+        (void)in;\n  char msg[64];\n  snprintf(msg, sizeof msg, \"len=%zu\", len);\n\
+        return quilt_buf_set_str(out, msg);\n}\nQUILT_FUNCTION(tagged, handle)\n";
+    let m = native_app(
+        dir.path(),
+        &[
+            ("caller.c", caller.to_string()),
+            ("tagged.c", tagged.to_string()),
+        ],
+    );
+    merge(&m, "caller tagged\n", &MergeOptions::default()).unwrap();
+    let p = start(&m).await;
+    for _ in 0..2 {
+        let base = post(&p, "caller", "hi").await;
+        assert_eq!(base, (200, "s=0 b=len=2".to_string()));
+        assert_eq!(post(&p, "caller-merged", "hi").await, base);
+    }
+    p.shutdown().await;
+}
+
 /// Two C++ members define the same inline function and template member with bodies of their own,
 /// as two separate programs may; two C members define the same external function and global.
 /// Merged, each member still runs its own (before, the C++ pair shared one body and answered
@@ -816,27 +874,15 @@ async fn members_that_define_the_same_names_each_keep_their_own() {
              QUILT_FUNCTION({name}, handle)\n"
         )
     };
-    let files = [
-        ("cl.cpp", cpp("cl", Some("cr"), 10)),
-        ("cr.cpp", cpp("cr", None, 1000)),
-        ("left.c", c("left", Some("right"), 100)),
-        ("right.c", c("right", None, 7)),
-    ];
-    let mut manifest = "[app]\nname = \"names\"\n".to_string();
-    for (file, source) in &files {
-        std::fs::write(dir.path().join(file), source).unwrap();
-        let (name, ext) = file.split_once('.').unwrap();
-        let lang = if ext == "cpp" { "cpp" } else { "c" };
-        manifest.push_str(&format!(
-            "\n[[functions]]\nname = \"{name}\"\nlanguage = \"{lang}\"\nsource = \"{file}\"\n"
-        ));
-    }
-    std::fs::write(dir.path().join("quilt.toml"), manifest).unwrap();
-    let m = Manifest::load(dir.path()).unwrap();
-    {
-        let _lock = common::build_lock(&m.dir);
-        quilt_build::build_app(&m).unwrap();
-    }
+    let m = native_app(
+        dir.path(),
+        &[
+            ("cl.cpp", cpp("cl", Some("cr"), 10)),
+            ("cr.cpp", cpp("cr", None, 1000)),
+            ("left.c", c("left", Some("right"), 100)),
+            ("right.c", c("right", None, 7)),
+        ],
+    );
     merge(&m, "cl cr\n", &MergeOptions::default()).unwrap();
     merge(&m, "left right\n", &MergeOptions::default()).unwrap();
     let p = start(&m).await;

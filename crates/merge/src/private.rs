@@ -9,6 +9,12 @@
 //! references alike; references between the member's own files still meet, and names it only uses
 //! (libc, libstdc++, the invocation ABI) are left alone.
 //!
+//! The allocator is the exception: `malloc`, `free` and their kin, and C++'s `operator new` and
+//! `operator delete`, keep their names. Memory crosses members (a callee's reply is freed by its
+//! caller or the runtime), so a member that replaces the allocator replaces it for the whole
+//! merged instance, as it did for its own process unmerged; two members that both replace it fail
+//! to link, naming the symbol.
+//!
 //! The members' COMDAT groups go too: a linker keeps one group of a name across all objects, so a
 //! group named after a renamed definition, or one holding an internal constant beside it, could
 //! drop one member's copy. Without groups, the member's own duplicates (the same inline function
@@ -44,7 +50,7 @@ pub fn defined_names(bitcode: &[u8], origin: &str) -> Result<BTreeSet<String>> {
         for v in globals(module.as_mut_ptr()) {
             if LLVMIsDeclaration(v) == 0 && shared(LLVMGetLinkage(v)) {
                 let name = value_name(v);
-                if !name.is_empty() && !name.starts_with("llvm.") {
+                if !name.is_empty() && !name.starts_with("llvm.") && !allocator(&name) {
                     names.insert(name);
                 }
             }
@@ -73,6 +79,28 @@ pub unsafe fn make_private(module: LLVMModuleRef, prefix: &str, names: &BTreeSet
             LLVMSetComdat(v, std::ptr::null_mut());
         }
     }
+}
+
+/// Whether `name` is one of the process's allocator functions: C's, glibc's own entry points, or
+/// C++'s `operator new`/`delete` (mangled `_Znw…`, `_Zna…`, `_Zdl…`, `_Zda…`).
+fn allocator(name: &str) -> bool {
+    const C: [&str; 10] = [
+        "malloc",
+        "free",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "aligned_alloc",
+        "posix_memalign",
+        "memalign",
+        "valloc",
+        "pvalloc",
+    ];
+    C.contains(&name)
+        || name == "malloc_usable_size"
+        || ["_Znw", "_Zna", "_Zdl", "_Zda"]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 fn shared(linkage: LLVMLinkage) -> bool {
@@ -113,4 +141,33 @@ unsafe fn globals(module: LLVMModuleRef) -> Vec<LLVMValueRef> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allocator;
+
+    #[test]
+    fn the_allocator_keeps_its_names_and_nothing_else_does() {
+        for name in [
+            "malloc",
+            "free",
+            "realloc",
+            "posix_memalign",
+            "_Znwm",
+            "_ZdlPvm",
+            "_ZnamRKSt9nothrow_t",
+        ] {
+            assert!(allocator(name), "{name}");
+        }
+        for name in [
+            "my_malloc",
+            "freeze",
+            "_Z4pickv",
+            "_ZN5ScaleILi2EE2ofEi",
+            "who",
+        ] {
+            assert!(!allocator(name), "{name}");
+        }
+    }
 }
