@@ -14,6 +14,8 @@ pub struct GeneratedCrate {
     deps: String,
     items: String,
     entries: Vec<String>,
+    /// The entries of C/C++ functions (local calls give them a copy of their input).
+    native_entries: Vec<String>,
     native_libs: Vec<(PathBuf, bool)>,
     mode: String,
 }
@@ -30,6 +32,7 @@ impl GeneratedCrate {
             ),
             items: String::new(),
             entries: Vec::new(),
+            native_entries: Vec::new(),
             native_libs: Vec::new(),
             mode: "Single".into(),
         }
@@ -82,6 +85,7 @@ impl GeneratedCrate {
             f.ident()
         );
         self.entries.push(f.name.clone());
+        self.native_entries.push(f.name.clone());
     }
 
     /// Adds a C/C++ function compiled into the static library `lib`.
@@ -134,8 +138,9 @@ impl GeneratedCrate {
         for name in &self.entries {
             let _ = writeln!(
                 s,
-                "    Entry {{ name: {name:?}, func: quilt_fn_{} }},",
-                quilt_manifest::ident_of(name)
+                "    Entry {{ name: {name:?}, func: quilt_fn_{}, copy_input: {} }},",
+                quilt_manifest::ident_of(name),
+                self.native_entries.contains(name)
             );
         }
         s.push_str("];\n");
@@ -157,11 +162,12 @@ impl GeneratedCrate {
         let mut s = String::new();
         for name in &self.entries {
             let ident = quilt_manifest::ident_of(name);
+            let copy = self.native_entries.contains(name);
             let _ = write!(
                 s,
                 "\n/// Local call of `{name}` from a merged member (traced, normalized as the remote path).\n///\n/// # Safety\n/// Called through the Quilt C ABI only.\n\
                  #[no_mangle]\npub unsafe extern \"C\" fn quilt_local_{ident}(input: *const u8, len: usize, out: *mut QuiltBuf) -> i32 {{\n    \
-                 quilt_runtime::abi::local_call({name:?}, quilt_fn_{ident}, input, len, out)\n}}\n"
+                 quilt_runtime::abi::local_call({name:?}, quilt_fn_{ident}, {copy}, input, len, out)\n}}\n"
             );
         }
         let _ = write!(

@@ -823,12 +823,50 @@ async fn a_member_that_replaces_malloc_replaces_it_for_the_merged_instance() {
             ("tagged.c", tagged.to_string()),
         ],
     );
-    merge(&m, "caller tagged\n", &MergeOptions::default()).unwrap();
-    let p = start(&m).await;
-    for _ in 0..2 {
-        let base = post(&p, "caller", "hi").await;
-        assert_eq!(base, (200, "s=0 b=len=2".to_string()));
-        assert_eq!(post(&p, "caller-merged", "hi").await, base);
+    merged_and_unmerged_answer(&m, "caller tagged\n", 2, "s=0 b=len=2").await;
+}
+
+/// A C callee writes to its input through the `const` pointer (legal C: the caller's buffer is not
+/// `const`). Through the gateway it writes to its own copy; a merged call must give it one too,
+/// or the caller sees its buffer changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callee_that_writes_to_its_input_leaves_its_callers_buffer_alone() {
+    common::quilt_target_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let caller = "#include <quilt.h>\n#include <stdio.h>\n\
+        static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+        (void)in; (void)len;\n  char buf[] = \"hello\";\n  quilt_buf r = {0, 0, 0};\n\
+        int32_t s = QUILT_INVOKE(\"upper\", buf, 5, &r);\n  char msg[256];\n\
+        snprintf(msg, sizeof msg, \"s=%d b=%.*s mine=%s\", s, (int)r.len, (const char *)r.ptr, buf);\n\
+        quilt_buf_free(&r);\n  return quilt_buf_set_str(out, msg);\n}\nQUILT_FUNCTION(caller, handle)\n";
+    let upper = "#include <quilt.h>\n\
+        static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+        uint8_t *w = (uint8_t *)in;\n\
+        for (size_t i = 0; i < len; i++) if (w[i] >= 'a' && w[i] <= 'z') w[i] -= 32;\n\
+        return quilt_buf_set(out, in, len);\n}\nQUILT_FUNCTION(upper, handle)\n";
+    let m = native_app(
+        dir.path(),
+        &[
+            ("caller.c", caller.to_string()),
+            ("upper.c", upper.to_string()),
+        ],
+    );
+    merged_and_unmerged_answer(&m, "caller upper\n", 1, "s=0 b=HELLO mine=hello").await;
+}
+
+/// Merges `tree` (rooted at `caller`), then asks `caller` and `caller-merged` `times` times each
+/// (input `hi`): every answer is 200 with `want`.
+async fn merged_and_unmerged_answer(m: &Manifest, tree: &str, times: usize, want: &str) {
+    merge(m, tree, &MergeOptions::default()).unwrap();
+    let p = start(m).await;
+    for _ in 0..times {
+        for route in ["caller", "caller-merged"] {
+            assert_eq!(
+                post(&p, route, "hi").await,
+                (200, want.to_string()),
+                "{route}"
+            );
+        }
     }
     p.shutdown().await;
 }

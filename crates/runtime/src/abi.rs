@@ -84,7 +84,14 @@ pub unsafe extern "C" fn quilt_invoke(
         let name = bytes(name, name_len);
         if let Some(i) = local_index(name) {
             let entry = LOCAL.get().unwrap().entries[i];
-            return local_call(entry.name, entry.func, input, input_len, out);
+            return local_call(
+                entry.name,
+                entry.func,
+                entry.copy_input,
+                input,
+                input_len,
+                out,
+            );
         }
         let (status, buf) = match name_str(name) {
             Ok(name) => client::invoke(name, bytes(input, input_len), trace::Kind::Sync),
@@ -98,7 +105,8 @@ pub unsafe extern "C" fn quilt_invoke(
 /// A synchronous call of member `func` (named `name`) in this process, the target of the merging
 /// compiler's rewritten sync sites: the caller sees exactly what the remote path would give it.
 /// The callee gets a full function stack ([`stack`]), its span is recorded, and its status and
-/// message are normalized as a round trip through the gateway would ([`normalize`]).
+/// message are normalized as a round trip through the gateway would ([`normalize`]). With
+/// `copy_input` (see [`crate::Entry::copy_input`]) the callee gets its own copy of the input.
 ///
 /// # Safety
 /// As [`quilt_invoke`]; `func` must follow the entry ABI.
@@ -106,10 +114,19 @@ pub unsafe extern "C" fn quilt_invoke(
 pub unsafe fn local_call(
     name: &'static str,
     func: sdk::EntryFn,
+    copy_input: bool,
     input: *const u8,
     input_len: usize,
     out: *mut QuiltBuf,
 ) -> i32 {
+    let copy;
+    let input = if copy_input && input_len > 0 {
+        // SAFETY: `input` is readable for `input_len` bytes (caller).
+        copy = unsafe { bytes(input, input_len) }.to_vec();
+        copy.as_ptr()
+    } else {
+        input
+    };
     // SAFETY: the pointers are valid for the callee and `func` follows the entry ABI (caller).
     unsafe {
         let status = if stack::has_room() && !trace::active() {

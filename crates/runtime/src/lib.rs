@@ -29,6 +29,10 @@ pub struct Entry {
     pub name: &'static str,
     /// Its C ABI entry, `quilt_fn_<ident>`.
     pub func: EntryFn,
+    /// Whether a local call hands it a copy of its input: a C or C++ handler may write through the
+    /// `const` pointer it gets (legal C when the buffer itself is not `const`), and its caller's
+    /// buffer must stay as it was, as it does when the call goes through the gateway.
+    pub copy_input: bool,
 }
 
 /// How a binary resolves invocations.
