@@ -854,6 +854,32 @@ async fn a_callee_that_writes_to_its_input_leaves_its_callers_buffer_alone() {
     merged_and_unmerged_answer(&m, "caller upper\n", 1, "s=0 b=HELLO mine=hello").await;
 }
 
+/// A callee leaves `errno` set (ERANGE from `strtol`): after a call through the gateway the caller's
+/// `errno` is as it was, and after a local call too.
+#[tokio::test(flavor = "multi_thread")]
+async fn errno_after_a_call_is_the_callers() {
+    common::quilt_target_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let caller = "#include <quilt.h>\n#include <stdio.h>\n#include <errno.h>\n\
+        static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+        quilt_buf r = {0, 0, 0};\n  errno = 0;\n  int32_t s = QUILT_INVOKE(\"ranged\", in, len, &r);\n\
+        int e = errno;\n  char msg[256];\n\
+        snprintf(msg, sizeof msg, \"s=%d b=%.*s errno=%d\", s, (int)r.len, (const char *)r.ptr, e);\n\
+        quilt_buf_free(&r);\n  return quilt_buf_set_str(out, msg);\n}\nQUILT_FUNCTION(caller, handle)\n";
+    let ranged = "#include <quilt.h>\n#include <stdlib.h>\n\
+        static int32_t handle(const uint8_t *in, size_t len, quilt_buf *out) {\n\
+        (void)in; (void)len;\n  strtol(\"99999999999999999999999\", NULL, 10);\n\
+        return quilt_buf_set_str(out, \"ok\");\n}\nQUILT_FUNCTION(ranged, handle)\n";
+    let m = native_app(
+        dir.path(),
+        &[
+            ("caller.c", caller.to_string()),
+            ("ranged.c", ranged.to_string()),
+        ],
+    );
+    merged_and_unmerged_answer(&m, "caller ranged\n", 2, "s=0 b=ok errno=0").await;
+}
+
 /// Merges `tree` (rooted at `caller`), then asks `caller` and `caller-merged` `times` times each
 /// (input `hi`): every answer is 200 with `want`.
 async fn merged_and_unmerged_answer(m: &Manifest, tree: &str, times: usize, want: &str) {

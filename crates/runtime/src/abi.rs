@@ -106,7 +106,8 @@ pub unsafe extern "C" fn quilt_invoke(
 /// compiler's rewritten sync sites: the caller sees exactly what the remote path would give it.
 /// The callee gets a full function stack ([`stack`]), its span is recorded, and its status and
 /// message are normalized as a round trip through the gateway would ([`normalize`]). With
-/// `copy_input` (see [`crate::Entry::copy_input`]) the callee gets its own copy of the input.
+/// `copy_input` (see [`crate::Entry::copy_input`]) the callee gets its own copy of the input; the
+/// caller's `errno` is kept.
 ///
 /// # Safety
 /// As [`quilt_invoke`]; `func` must follow the entry ABI.
@@ -127,6 +128,12 @@ pub unsafe fn local_call(
     } else {
         input
     };
+    // `errno` stays the caller's: a call through the gateway leaves it as it was (the client's
+    // system calls succeed), so the callee's must not show through a local one either.
+    // SAFETY: `__errno_location` is this thread's `errno`, valid while the thread lives.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let caller_errno = unsafe { *errno };
     // SAFETY: the pointers are valid for the callee and `func` follows the entry ABI (caller).
     unsafe {
         let status = if stack::has_room() && !trace::active() {
@@ -134,6 +141,7 @@ pub unsafe fn local_call(
         } else {
             traced_or_deep_call(name, func, input, input_len, out)
         };
+        *errno = caller_errno;
         normalize(status, out)
     }
 }
