@@ -33,21 +33,19 @@ pub fn build_functions(manifest: &Manifest, names: &[&str]) -> Result<Vec<(Strin
     if let Some(unknown) = names.iter().find(|n| manifest.function(n).is_none()) {
         bail!("{}: no function named {unknown:?}", manifest.name);
     }
-    let wanted = |f: &&quilt_manifest::Function| names.contains(&f.name.as_str());
     let work = manifest.work_dir();
-    let native: Vec<_> = manifest
-        .functions
-        .iter()
-        .filter(wanted)
-        .filter(|f| matches!(f.language, Language::C | Language::Cpp))
-        .collect();
     let (build_dir, crates) = write_function_workspace(manifest)?;
     let (functions, crates): (Vec<_>, Vec<_>) = manifest
         .functions
         .iter()
         .zip(crates)
-        .filter(|(f, _)| wanted(f))
+        .filter(|(f, _)| names.contains(&f.name.as_str()))
         .unzip();
+    let native: Vec<_> = functions
+        .iter()
+        .copied()
+        .filter(|f| matches!(f.language, Language::C | Language::Cpp))
+        .collect();
     let packages: Vec<String> = crates.iter().map(GeneratedCrate::package_name).collect();
     // The C/C++ functions compile while cargo resolves the features (one thread each, mostly).
     let resolutions = std::thread::scope(|scope| {

@@ -99,12 +99,10 @@ pub fn run(args: MergeArgs) -> Result<()> {
         quilt_merge::check_group(&manifest, tree, &opts)?;
     }
     if !args.no_build {
-        let mut members: Vec<&str> = trees
+        let members: Vec<&str> = trees
             .iter()
             .flat_map(|t| t.members.iter().map(String::as_str))
             .collect();
-        members.sort_unstable();
-        members.dedup();
         quilt_build::build_functions(&manifest, &members)?;
     }
     if args.container {
