@@ -7,6 +7,7 @@
 //! `QUILT_DIFF_KEEP=1` keeps the generated app (under the cargo target folder) and prints where.
 
 use quilt_cli::{http, up};
+use quilt_manifest::Manifest;
 use quilt_merge::tree::Tree;
 use quilt_merge::{merge_group, MergeOptions};
 use quilt_platform::{Platform, PlatformConfig};
@@ -54,6 +55,29 @@ struct Outcome {
     merged: (u16, Vec<u8>),
 }
 
+/// The merges every workflow is compared under.
+fn variants() -> [(&'static str, MergeOptions); 3] {
+    [
+        ("plain", MergeOptions::default()),
+        // Every asynchronous call beyond the first in flight per callee falls back to the gateway
+        // and the callee's own deployment.
+        (
+            "fan-out threshold 1",
+            MergeOptions {
+                fanout_threshold: 1,
+                ..MergeOptions::default()
+            },
+        ),
+        (
+            "hardened",
+            MergeOptions {
+                harden: true,
+                ..MergeOptions::default()
+            },
+        ),
+    ]
+}
+
 async fn post(p: &Platform, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
     match http::post(&format!("http://{}/{route}", p.addr()), body.to_vec()).await {
         Ok((status, body)) => (status, body.to_vec()),
@@ -69,6 +93,88 @@ fn excerpt(answer: &(u16, Vec<u8>), limit: usize) -> String {
     format!("{status} ({} bytes) {text}{more}", body.len())
 }
 
+/// How many requests the gateway routed to the app's own functions (not to merged deployments).
+async fn member_requests(p: &Platform, manifest: &Manifest) -> u64 {
+    let mut total = 0;
+    for f in &manifest.functions {
+        total += common::requests(p.addr(), &f.name).await;
+    }
+    total
+}
+
+/// Every request's answer from `route`, `PARALLEL` requests at a time, in order.
+async fn ask_all(
+    platform: &Arc<Platform>,
+    route: &str,
+    requests: &[Request],
+) -> Vec<(u16, Vec<u8>)> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, request) in requests.iter().enumerate() {
+        let (platform, slots, route, body) = (
+            platform.clone(),
+            slots.clone(),
+            route.to_string(),
+            request.body.clone(),
+        );
+        tasks.spawn(async move {
+            let _slot = slots.acquire().await.unwrap();
+            (i, post(&platform, &route, &body).await)
+        });
+    }
+    let mut answers = tasks.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, a)| a).collect()
+}
+
+/// Merges the group with `opts`, serves the app, asks the unmerged root every request unless
+/// `unmerged` holds its answers already, then asks the merged route. Returns the outcomes and how
+/// many requests reached the app's own functions while only the merged route was asked (calls that
+/// fell back to the gateway).
+async fn answers(
+    manifest: &Manifest,
+    tree: &Tree,
+    opts: &MergeOptions,
+    requests: &[Request],
+    unmerged: Option<&[(u16, Vec<u8>)]>,
+) -> (Vec<Outcome>, u64) {
+    let report = {
+        let _lock = common::build_lock(&manifest.dir);
+        merge_group(manifest, tree, opts).expect("the group merges")
+    };
+    let platform = Arc::new(
+        Platform::start(PlatformConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            deployables: up::deployables(manifest).unwrap(),
+            idle_timeout: Duration::from_secs(300),
+            ..PlatformConfig::from_settings(&manifest.platform)
+        })
+        .await
+        .unwrap(),
+    );
+    let unmerged = match unmerged {
+        Some(known) => known.to_vec(),
+        None => ask_all(&platform, ROOT, requests).await,
+    };
+    let before = member_requests(&platform, manifest).await;
+    let merged = ask_all(&platform, &report.name, requests).await;
+    let fell_back = member_requests(&platform, manifest).await - before;
+    Arc::into_inner(platform)
+        .expect("every request has finished")
+        .shutdown()
+        .await;
+    let outcomes = requests
+        .iter()
+        .zip(unmerged.into_iter().zip(merged))
+        .map(|(request, (unmerged, merged))| Outcome {
+            request: request.clone(),
+            unmerged,
+            merged,
+        })
+        .collect();
+    (outcomes, fell_back)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn merged_random_workflows_answer_as_unmerged() {
     let seeds = seeds();
@@ -77,85 +183,50 @@ async fn merged_random_workflows_answer_as_unmerged() {
     let app = quilt_wfgen::write_app(&dir, &seeds, &common::root().join("crates/sdk"))
         .expect("writing the generated app");
     let manifest = common::built_at(&app.dir);
-    let build_s = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
+    println!("differential: build {:.1} s", t.elapsed().as_secs_f64());
     let tree = Tree::read(&app.tree).expect("the generated funcTree");
-    let report = {
-        let _lock = common::build_lock(&manifest.dir);
-        merge_group(&manifest, &tree, &MergeOptions::default()).expect("the group merges")
-    };
-    let merge_s = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let platform = Arc::new(
-        Platform::start(PlatformConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            deployables: up::deployables(&manifest).unwrap(),
-            idle_timeout: Duration::from_secs(300),
-            ..PlatformConfig::from_settings(&manifest.platform)
-        })
-        .await
-        .unwrap(),
-    );
-    let merged_route = report.name.clone();
-    let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, request) in seeds
+    let requests: Vec<Request> = seeds
         .iter()
         .flat_map(|&s| quilt_wfgen::requests(s))
-        .enumerate()
-    {
-        let (platform, slots, merged_route) =
-            (platform.clone(), slots.clone(), merged_route.clone());
-        tasks.spawn(async move {
-            let _slot = slots.acquire().await.unwrap();
-            let unmerged = post(&platform, ROOT, &request.body).await;
-            let merged = post(&platform, &merged_route, &request.body).await;
-            (
-                i,
-                Outcome {
-                    request,
-                    unmerged,
-                    merged,
-                },
-            )
-        });
-    }
-    let mut outcomes: Vec<(usize, Outcome)> = tasks.join_all().await;
-    outcomes.sort_by_key(|(i, _)| *i);
-    let requests_s = t.elapsed().as_secs_f64();
-
-    let differed: Vec<&Outcome> = outcomes
-        .iter()
-        .map(|(_, o)| o)
-        .filter(|o| o.unmerged != o.merged)
         .collect();
-    for o in &differed {
-        let workflow = app.workflows.iter().find(|w| w.seed == o.request.seed);
+
+    let mut unmerged: Option<Vec<(u16, Vec<u8>)>> = None;
+    let mut differed_total = 0;
+    for (variant, opts) in variants() {
+        let t = Instant::now();
+        let (outcomes, fell_back) =
+            answers(&manifest, &tree, &opts, &requests, unmerged.as_deref()).await;
+        let differed: Vec<&Outcome> = outcomes.iter().filter(|o| o.unmerged != o.merged).collect();
+        for o in &differed {
+            let workflow = app.workflows.iter().find(|w| w.seed == o.request.seed);
+            println!(
+                "differs ({variant}): seed {} request {} {}\n  unmerged: {}\n  merged:   {}\n  workflow: {workflow:?}",
+                o.request.seed,
+                o.request.label,
+                String::from_utf8_lossy(&o.request.body[..o.request.body.len().min(120)]),
+                excerpt(&o.unmerged, 600),
+                excerpt(&o.merged, 600),
+            );
+        }
+        let failed = outcomes.iter().filter(|o| o.unmerged.0 != 200).count();
         println!(
-            "differs: seed {} request {} {}\n  unmerged: {}\n  merged:   {}\n  workflow: {workflow:?}",
-            o.request.seed,
-            o.request.label,
-            String::from_utf8_lossy(&o.request.body[..o.request.body.len().min(120)]),
-            excerpt(&o.unmerged, 600),
-            excerpt(&o.merged, 600),
+            "differential ({variant}): {} workflows, {} requests, {} differed ({failed} answered an \
+             error alike; {} functions; {fell_back} calls fell back to the gateway; merge and \
+             requests {:.1} s)",
+            seeds.len(),
+            outcomes.len(),
+            differed.len(),
+            manifest.functions.len(),
+            t.elapsed().as_secs_f64(),
         );
+        if opts.fanout_threshold == 0 {
+            assert_eq!(fell_back, 0, "{variant}: a merged call went to the gateway");
+        } else if std::env::var_os("QUILT_DIFF_SEEDS").is_none() {
+            assert!(fell_back > 0, "{variant}: no call fell back to the gateway");
+        }
+        differed_total += differed.len();
+        unmerged.get_or_insert_with(|| outcomes.into_iter().map(|o| o.unmerged).collect());
     }
-    let failed = outcomes.iter().filter(|(_, o)| o.unmerged.0 != 200).count();
-    println!(
-        "differential: {} workflows, {} requests, {} differed ({failed} answered an error alike; \
-         {} functions, {} call sites; build {build_s:.1} s, merge {merge_s:.1} s, requests {requests_s:.1} s)",
-        seeds.len(),
-        outcomes.len(),
-        differed.len(),
-        manifest.functions.len(),
-        report.sites.len(),
-    );
-    Arc::into_inner(platform)
-        .expect("every request has finished")
-        .shutdown()
-        .await;
     if std::env::var_os("QUILT_DIFF_KEEP").is_some_and(|v| v == "1") {
         println!(
             "differential: the generated app is in {}",
@@ -164,10 +235,8 @@ async fn merged_random_workflows_answer_as_unmerged() {
     } else {
         let _ = std::fs::remove_dir_all(&app.dir);
     }
-    assert!(
-        differed.is_empty(),
-        "{} of {} requests answered differently merged (details above)",
-        differed.len(),
-        outcomes.len()
+    assert_eq!(
+        differed_total, 0,
+        "{differed_total} answers differed merged (details above)"
     );
 }
