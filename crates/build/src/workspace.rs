@@ -7,15 +7,35 @@ use quilt_manifest::{Function, Manifest};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// One entry of a generated crate: a function it serves.
+struct GeneratedEntry {
+    name: String,
+    /// Its `timeout_ms` (a local call past it answers as the gateway would).
+    timeout_ms: u64,
+    /// A C/C++ function (local calls give it a copy of its input).
+    native: bool,
+}
+
+impl GeneratedEntry {
+    fn of(f: &Function, native: bool) -> GeneratedEntry {
+        GeneratedEntry {
+            name: f.name.clone(),
+            timeout_ms: f.timeout_ms,
+            native,
+        }
+    }
+}
+
 /// A binary crate to generate: its dependencies, entry wrappers and `main`.
 pub struct GeneratedCrate {
     app: String,
     dir_name: String,
     deps: String,
     items: String,
-    entries: Vec<String>,
-    /// The entries of C/C++ functions (local calls give them a copy of their input).
-    native_entries: Vec<String>,
+    entries: Vec<GeneratedEntry>,
+    /// The source folder of each Rust crate depended on, with the name it is imported as (two
+    /// functions built from one crate share one dependency).
+    rust_crates: Vec<(PathBuf, String)>,
     native_libs: Vec<(PathBuf, bool)>,
     mode: String,
 }
@@ -32,7 +52,7 @@ impl GeneratedCrate {
             ),
             items: String::new(),
             entries: Vec::new(),
-            native_entries: Vec::new(),
+            rust_crates: Vec::new(),
             native_libs: Vec::new(),
             mode: "Single".into(),
         }
@@ -53,26 +73,34 @@ impl GeneratedCrate {
         format!("{}__{}", self.app, self.dir_name)
     }
 
-    /// Adds a Rust function: its crate becomes a dependency, its entry is wrapped as
-    /// `quilt_fn_<ident>`.
+    /// Adds a Rust function: its crate becomes a dependency (once, however many functions are built
+    /// from it), its entry is wrapped as `quilt_fn_<ident>`.
     pub fn add_rust_function(&mut self, f: &Function) -> Result<()> {
-        let package = rust_package_name(&f.source)
-            .with_context(|| format!("function '{}': reading its Cargo.toml", f.name))?;
         let ident = f.ident();
-        let _ = writeln!(
-            self.deps,
-            "fn_{ident} = {{ path = {}, package = {} }}",
-            toml_str(&f.source),
-            toml_str(Path::new(&package))
-        );
+        let krate = match self.rust_crates.iter().find(|(dir, _)| *dir == f.source) {
+            Some((_, krate)) => krate.clone(),
+            None => {
+                let package = rust_package_name(&f.source)
+                    .with_context(|| format!("function '{}': reading its Cargo.toml", f.name))?;
+                let krate = format!("fn_{ident}");
+                let _ = writeln!(
+                    self.deps,
+                    "{krate} = {{ path = {}, package = {} }}",
+                    toml_str(&f.source),
+                    toml_str(Path::new(&package))
+                );
+                self.rust_crates.push((f.source.clone(), krate.clone()));
+                krate
+            }
+        };
         let _ = write!(
             self.items,
             "/// Entry of function `{name}`.\n///\n/// # Safety\n/// Called through the Quilt C ABI only.\n\
              #[no_mangle]\npub unsafe extern \"C\" fn quilt_fn_{ident}(input: *const u8, len: usize, out: *mut QuiltBuf) -> i32 {{\n    \
-             fn_{ident}::__quilt_entry(input, len, out)\n}}\n",
+             {krate}::__quilt_entry(input, len, out)\n}}\n",
             name = f.name
         );
-        self.entries.push(f.name.clone());
+        self.entries.push(GeneratedEntry::of(f, false));
         Ok(())
     }
 
@@ -84,8 +112,7 @@ impl GeneratedCrate {
             "extern \"C\" {{\n    fn quilt_fn_{}(input: *const u8, len: usize, out: *mut QuiltBuf) -> i32;\n}}\n",
             f.ident()
         );
-        self.entries.push(f.name.clone());
-        self.native_entries.push(f.name.clone());
+        self.entries.push(GeneratedEntry::of(f, true));
     }
 
     /// Adds a C/C++ function compiled into the static library `lib`.
@@ -110,7 +137,7 @@ impl GeneratedCrate {
 
     /// The index of an entry in the local entry table.
     pub fn entry_index(&self, name: &str) -> Option<usize> {
-        self.entries.iter().position(|e| e == name)
+        self.entries.iter().position(|e| e.name == name)
     }
 
     fn manifest(&self) -> String {
@@ -135,12 +162,14 @@ impl GeneratedCrate {
         );
         s.push_str(&self.items);
         let _ = writeln!(s, "\nstatic ENTRIES: [Entry; {}] = [", self.entries.len());
-        for name in &self.entries {
+        for e in &self.entries {
             let _ = writeln!(
                 s,
-                "    Entry {{ name: {name:?}, func: quilt_fn_{}, copy_input: {} }},",
-                quilt_manifest::ident_of(name),
-                self.native_entries.contains(name)
+                "    Entry {{ name: {:?}, func: quilt_fn_{}, copy_input: {}, timeout_ms: {} }},",
+                e.name,
+                quilt_manifest::ident_of(&e.name),
+                e.native,
+                e.timeout_ms
             );
         }
         s.push_str("];\n");
@@ -160,14 +189,14 @@ impl GeneratedCrate {
     /// call, kept alive (and their signatures intact) through a `#[used]` table.
     fn local_wrappers(&self) -> String {
         let mut s = String::new();
-        for name in &self.entries {
+        for e in &self.entries {
+            let (name, copy, timeout_ms) = (&e.name, e.native, e.timeout_ms);
             let ident = quilt_manifest::ident_of(name);
-            let copy = self.native_entries.contains(name);
             let _ = write!(
                 s,
                 "\n/// Local call of `{name}` from a merged member (traced, normalized as the remote path).\n///\n/// # Safety\n/// Called through the Quilt C ABI only.\n\
                  #[no_mangle]\npub unsafe extern \"C\" fn quilt_local_{ident}(input: *const u8, len: usize, out: *mut QuiltBuf) -> i32 {{\n    \
-                 quilt_runtime::abi::local_call({name:?}, quilt_fn_{ident}, {copy}, input, len, out)\n}}\n"
+                 quilt_runtime::abi::local_call({name:?}, quilt_fn_{ident}, {copy}, {timeout_ms}, input, len, out)\n}}\n"
             );
         }
         let _ = write!(
@@ -176,7 +205,7 @@ impl GeneratedCrate {
             self.entries.len(),
             self.entries
                 .iter()
-                .map(|n| format!("quilt_local_{}", quilt_manifest::ident_of(n)))
+                .map(|e| format!("quilt_local_{}", quilt_manifest::ident_of(&e.name)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -161,3 +161,90 @@ async fn statics_belong_to_each_instance() {
     assert_eq!(count(post(&p, "counter", b"").await), "3");
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callee_past_its_timeout_times_out_merged_too() {
+    let p = start().await;
+    assert_eq!(
+        case(&p, "sleepy", "sleep:10").await,
+        json!({"ok": true, "reply": "slept"})
+    );
+    // sleepy's timeout_ms is 400: through the gateway its caller gets a timeout, and merged too,
+    // synchronously or not.
+    for c in ["sleepy", "sleepy-async"] {
+        let answer = case(&p, c, "sleep:1500").await;
+        assert_eq!(
+            answer["error"],
+            "function 'sleepy' timed out: function 'sleepy' did not answer within 400 ms",
+            "{c}: {answer}"
+        );
+    }
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_with_a_body_past_the_gateways_limit_is_refused_merged_too() {
+    let (manifest, _) = merged();
+    let limit = manifest.platform.max_body_bytes;
+    let p = start().await;
+    assert_eq!(
+        case(&p, "sleepy-big", &limit.to_string()).await,
+        json!({"ok": true, "reply": format!("len={limit}")})
+    );
+    let answer = case(&p, "sleepy-big", &(limit + 1).to_string()).await;
+    assert_eq!(
+        answer["error"],
+        format!("bad payload: request body is larger than {limit} bytes"),
+        "{answer}"
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_functions_of_one_crate_merge_and_share_its_statics() {
+    let p = start().await;
+    assert_eq!(
+        case(&p, "counter-twin", "").await,
+        json!({"ok": true, "reply": "1"})
+    );
+    // One crate is linked once: merged, counter and counter-twin count together (README, "What a
+    // merge keeps"), where unmerged each deployment counts on its own.
+    let merged = post(&p, "cases-merged", br#"{"case":"counter"}"#).await;
+    assert!(merged.1.contains(r#""reply":"2""#), "{merged:?}");
+    let unmerged = post(&p, "cases", br#"{"case":"counter"}"#).await;
+    assert!(unmerged.1.contains(r#""reply":"1""#), "{unmerged:?}");
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callee_name_cannot_smuggle_a_request() {
+    let p = start().await;
+    let count = |r: (u16, String)| r.1.parse::<u64>().unwrap();
+    let before = count(post(&p, "counter", b"").await);
+    let smuggling = "counter HTTP/1.1\r\nContent-Length: 0\r\n\r\nPOST /counter";
+    for name in [
+        smuggling,
+        "counter\r\nX-Injected: 1",
+        "bäck",
+        "counter?x=1",
+        "",
+    ] {
+        let body = json!({"case": "by-name", "name": name, "input": ""}).to_string();
+        let unmerged = post(&p, "cases", body.as_bytes()).await;
+        let merged = post(&p, "cases-merged", body.as_bytes()).await;
+        assert_eq!(merged, unmerged, "name {name:?}");
+        let answer: Value = serde_json::from_str(&unmerged.1).unwrap();
+        assert_eq!(
+            answer["error"],
+            format!(
+                "unknown function '{}': unknown function '{}'",
+                name,
+                name.escape_debug()
+            ),
+            "name {name:?}"
+        );
+    }
+    // Only the two counts asked directly reached the counter.
+    assert_eq!(count(post(&p, "counter", b"").await), before + 1);
+    p.shutdown().await;
+}

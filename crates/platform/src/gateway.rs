@@ -365,7 +365,7 @@ impl Gateway {
             }
             return json_error(
                 StatusCode::NOT_FOUND,
-                &format!("unknown function '{}'", name.escape_debug()),
+                &quilt_runtime::client::unknown_function_message(name),
                 name,
             );
         };
@@ -440,7 +440,7 @@ impl Gateway {
         match e {
             BodyError::TooLarge => json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body is larger than {} bytes", self.max_body),
+                &quilt_runtime::client::body_too_large_message(self.max_body),
                 name,
             ),
             BodyError::Timeout => closing_error(

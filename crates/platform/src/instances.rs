@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     pub log_dir: Option<std::path::PathBuf>,
     /// The last instance id given out.
     pub last_instance_id: AtomicU64,
+    /// The largest request body the gateway takes (instances are told, so that their local calls
+    /// refuse what the gateway would).
+    pub max_body: usize,
 }
 
 /// An instance's answer.
@@ -110,8 +113,8 @@ pub(crate) struct Forwarded {
 pub(crate) enum ForwardError {
     #[error("function '{0}' is overloaded: {1} requests already queued")]
     Overloaded(String, usize),
-    #[error("function '{0}' did not answer within {1} ms")]
-    Timeout(String, u128),
+    #[error("{}", quilt_runtime::client::timeout_message(.0, *.1))]
+    Timeout(String, u64),
     #[error("function '{0}': {1}")]
     Failed(String, String),
 }
@@ -380,7 +383,7 @@ impl Pool {
             Ok(answer) => answer.map_err(|e| ForwardError::Failed(self.spec.name.clone(), e)),
             Err(_) => Err(ForwardError::Timeout(
                 self.spec.name.clone(),
-                self.spec.timeout.as_millis(),
+                self.spec.timeout.as_millis() as u64,
             )),
         }
     }
@@ -504,7 +507,7 @@ impl Pool {
             )),
             Err(_) => Err(ForwardError::Timeout(
                 self.spec.name.clone(),
-                self.spec.timeout.as_millis(),
+                self.spec.timeout.as_millis() as u64,
             )),
         }
     }
@@ -770,6 +773,10 @@ impl Pool {
             .env("QUILT_PORT", "0")
             .env("QUILT_GATEWAY", self.shared.gateway.to_string())
             .env("QUILT_FUNCTION", &spec.name)
+            .env(
+                quilt_runtime::client::MAX_BODY_ENV,
+                self.shared.max_body.to_string(),
+            )
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

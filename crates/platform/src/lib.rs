@@ -140,6 +140,7 @@ impl Platform {
             admin_token: config.admin_token.clone().unwrap_or_else(random_token),
             log_dir: config.log_dir.clone(),
             last_instance_id: std::sync::atomic::AtomicU64::new(0),
+            max_body: config.max_body_bytes,
         });
         shared
             .metrics

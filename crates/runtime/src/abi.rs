@@ -9,6 +9,7 @@ use crate::{client, pool, server, stack, trace, Entry, Mode};
 use quilt_sdk::abi::{self as sdk, QuiltBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The local entries of a merged binary.
 struct Local {
@@ -88,6 +89,7 @@ pub unsafe extern "C" fn quilt_invoke(
                 entry.name,
                 entry.func,
                 entry.copy_input,
+                entry.timeout_ms,
                 input,
                 input_len,
                 out,
@@ -107,7 +109,10 @@ pub unsafe extern "C" fn quilt_invoke(
 /// The callee gets a full function stack ([`stack`]), its span is recorded, and its status and
 /// message are normalized as a round trip through the gateway would ([`normalize`]). With
 /// `copy_input` (see [`crate::Entry::copy_input`]) the callee gets its own copy of the input; the
-/// caller's `errno` is kept.
+/// caller's `errno` is kept. An input the gateway would refuse for its size is refused, and a
+/// callee that returns after its `timeout_ms` gives its caller the gateway's timeout error instead
+/// of its answer (the caller has waited for it, where the gateway would have answered at the
+/// timeout).
 ///
 /// # Safety
 /// As [`quilt_invoke`]; `func` must follow the entry ABI.
@@ -116,10 +121,17 @@ pub unsafe fn local_call(
     name: &'static str,
     func: sdk::EntryFn,
     copy_input: bool,
+    timeout_ms: u64,
     input: *const u8,
     input_len: usize,
     out: *mut QuiltBuf,
 ) -> i32 {
+    if let Some((status, buf)) = client::refused_body(input_len) {
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(buf) };
+        return status;
+    }
+    let started = Instant::now();
     let copy;
     let input = if copy_input && input_len > 0 {
         // SAFETY: `input` is readable for `input_len` bytes (caller).
@@ -142,8 +154,28 @@ pub unsafe fn local_call(
             traced_or_deep_call(name, func, input, input_len, out)
         };
         *errno = caller_errno;
-        normalize(status, out)
+        let status = normalize(status, out);
+        if started.elapsed() > Duration::from_millis(timeout_ms) {
+            return timed_out(name, timeout_ms, out);
+        }
+        status
     }
+}
+
+/// Replaces a callee's answer that came after its timeout by the gateway's timeout error.
+///
+/// # Safety
+/// `out` must point to a buffer the callee filled.
+#[cold]
+#[inline(never)]
+unsafe fn timed_out(name: &str, timeout_ms: u64, out: *mut QuiltBuf) -> i32 {
+    let message = client::timeout_message(name, timeout_ms);
+    // SAFETY: `out` points to a filled buffer (caller), replaced here by a fresh one.
+    unsafe {
+        (*out).release();
+        out.write(QuiltBuf::copy_from(message.as_bytes()));
+    }
+    sdk::ERR_TIMEOUT
 }
 
 /// The rest of [`local_call`], out of line: the span of a traced call, the fresh stack of a deep
@@ -289,16 +321,22 @@ fn spawn_local(index: usize, input: &[u8]) -> u64 {
         .get()
         .expect("local spawn in a binary without local entries");
     let entry = local.entries[index];
+    if let Some((status, buf)) = client::refused_body(input.len()) {
+        let slot = Arc::new(pool::Slot::default());
+        slot.complete(status, buf);
+        return pool::into_handle(slot);
+    }
     let counter = &local.in_flight[index];
     let admitted = local.threshold == 0 || counter.fetch_add(1, Ordering::AcqRel) < local.threshold;
     if !admitted {
         counter.fetch_sub(1, Ordering::AcqRel);
         return spawn_remote(entry.name.to_string(), input.to_vec());
     }
-    let slot = Arc::new(pool::Slot::default());
+    let slot = Arc::new(pool::Slot::with_deadline(entry.name, entry.timeout_ms));
     let done = Arc::clone(&slot);
     let input = input.to_vec();
     let parent = trace::current();
+    let started = Instant::now();
     pool::spawn(move || {
         trace::set(parent);
         let mut out = QuiltBuf::EMPTY;
@@ -306,7 +344,11 @@ fn spawn_local(index: usize, input: &[u8]) -> u64 {
         let run = || unsafe { (entry.func)(input.as_ptr(), input.len(), &mut out) };
         let status = trace::execute(entry.name, trace::Kind::Async, true, run);
         // SAFETY: `out` is the buffer the entry filled.
-        let status = unsafe { normalize(status, &mut out) };
+        let mut status = unsafe { normalize(status, &mut out) };
+        if started.elapsed() > Duration::from_millis(entry.timeout_ms) {
+            // SAFETY: as above.
+            status = unsafe { timed_out(entry.name, entry.timeout_ms, &mut out) };
+        }
         trace::set(None);
         if local.threshold != 0 {
             local.in_flight[index].fetch_sub(1, Ordering::AcqRel);

@@ -13,6 +13,47 @@ pub const GATEWAY_ENV: &str = "QUILT_GATEWAY";
 /// Environment variable holding the client's read timeout in milliseconds (default 300 000).
 pub const TIMEOUT_ENV: &str = "QUILT_INVOKE_TIMEOUT_MS";
 
+/// Environment variable holding the largest request body the gateway takes, in bytes (unset: no
+/// limit is checked here).
+pub const MAX_BODY_ENV: &str = "QUILT_MAX_BODY_BYTES";
+
+/// What the gateway answers when `function` does not answer within `ms` milliseconds.
+pub fn timeout_message(function: &str, ms: u64) -> String {
+    format!("function '{function}' did not answer within {ms} ms")
+}
+
+/// What the gateway answers to a request body of more than `max` bytes.
+pub fn body_too_large_message(max: usize) -> String {
+    format!("request body is larger than {max} bytes")
+}
+
+/// What the gateway answers to a request for a function it does not have.
+pub fn unknown_function_message(name: &str) -> String {
+    format!("unknown function '{}'", name.escape_debug())
+}
+
+/// The gateway's largest request body ([`MAX_BODY_ENV`]).
+fn max_body() -> Option<usize> {
+    static MAX_BODY: OnceLock<Option<usize>> = OnceLock::new();
+    *MAX_BODY.get_or_init(|| std::env::var(MAX_BODY_ENV).ok()?.parse().ok())
+}
+
+/// The answer the gateway gives an invocation with an `input_len`-byte body, if it refuses it for
+/// its size; local calls check it too, so that they refuse what a remote call would.
+pub fn refused_body(input_len: usize) -> Option<(i32, QuiltBuf)> {
+    let max = max_body()?;
+    (input_len > max).then(|| fail(sdk::ERR_BAD_PAYLOAD, body_too_large_message(max)))
+}
+
+/// Whether `name` can be a function's name (`[a-z0-9-]`); anything else would change the request
+/// line it is written into, or route somewhere else than to a function of that name.
+fn is_function_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 struct Client {
     gateway: Option<String>,
     timeout: Duration,
@@ -35,6 +76,12 @@ fn client() -> &'static Client {
 
 /// Invokes `name` through the gateway; returns the ABI status and the reply or error message.
 pub fn invoke(name: &str, input: &[u8], kind: trace::Kind) -> (i32, QuiltBuf) {
+    if !is_function_name(name) {
+        return fail(sdk::ERR_UNKNOWN, unknown_function_message(name));
+    }
+    if let Some(refused) = refused_body(input.len()) {
+        return refused;
+    }
     let c = client();
     let Some(gateway) = c.gateway.as_deref() else {
         return fail(sdk::ERR_UNAVAILABLE, format!("{GATEWAY_ENV} is not set"));

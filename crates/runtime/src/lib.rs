@@ -33,6 +33,9 @@ pub struct Entry {
     /// `const` pointer it gets (legal C when the buffer itself is not `const`), and its caller's
     /// buffer must stay as it was, as it does when the call goes through the gateway.
     pub copy_input: bool,
+    /// Its `timeout_ms`: a local call that takes longer gives its caller the gateway's timeout
+    /// error, as a remote one would.
+    pub timeout_ms: u64,
 }
 
 /// How a binary resolves invocations.

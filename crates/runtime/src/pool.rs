@@ -3,11 +3,11 @@
 //! A job never waits for a worker: when no worker is idle a new one starts, so fork-join callers that
 //! block in `quilt_await` cannot starve the callees they wait for. Idle workers exit after a minute.
 
-use quilt_sdk::abi::QuiltBuf;
+use quilt_sdk::abi::{QuiltBuf, ERR_TIMEOUT};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -89,23 +89,67 @@ unsafe impl Send for SendBuf {}
 pub struct Slot {
     result: Mutex<Option<(i32, SendBuf)>>,
     ready: Condvar,
+    /// When its waiter stops waiting (a local call's callee timeout).
+    deadline: Option<Deadline>,
+}
+
+/// When the caller of a local asynchronous call stops waiting for it: at its callee's timeout, as
+/// the gateway would.
+struct Deadline {
+    at: Instant,
+    function: &'static str,
+    timeout_ms: u64,
 }
 
 impl Slot {
+    /// A slot whose waiter gets [`crate::client::timeout_message`] if no result is in after
+    /// `timeout_ms` from now.
+    pub fn with_deadline(function: &'static str, timeout_ms: u64) -> Slot {
+        Slot {
+            deadline: Some(Deadline {
+                at: Instant::now() + Duration::from_millis(timeout_ms),
+                function,
+                timeout_ms,
+            }),
+            result: Mutex::default(),
+            ready: Condvar::new(),
+        }
+    }
+
     /// Stores the result and wakes the waiter.
     pub fn complete(&self, status: i32, out: QuiltBuf) {
         *self.result.lock().unwrap() = Some((status, SendBuf(out)));
         self.ready.notify_one();
     }
 
-    /// Waits for the result.
+    /// Waits for the result, or until the slot's deadline.
     pub fn wait(&self) -> (i32, QuiltBuf) {
         let mut guard = self.result.lock().unwrap();
         loop {
             if let Some((status, buf)) = guard.take() {
                 return (status, buf.0);
             }
-            guard = self.ready.wait(guard).unwrap();
+            guard = match &self.deadline {
+                None => self.ready.wait(guard).unwrap(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d.at {
+                        let message = crate::client::timeout_message(d.function, d.timeout_ms);
+                        return (ERR_TIMEOUT, QuiltBuf::copy_from(message.as_bytes()));
+                    }
+                    self.ready.wait_timeout(guard, d.at - now).unwrap().0
+                }
+            };
+        }
+    }
+}
+
+impl Drop for Slot {
+    /// Frees a result nobody waited for (its waiter's deadline passed first).
+    fn drop(&mut self) {
+        let result = self.result.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, mut buf)) = result.take() {
+            buf.0.release();
         }
     }
 }

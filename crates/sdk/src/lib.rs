@@ -18,7 +18,8 @@
 //! is merged into `<root>-merged`, the copy inside that instance has statics of its own, not shared
 //! with the function's own deployment (nor with other merged instances). Thread-locals follow the
 //! thread: a synchronous call to a merged member runs on its caller's thread, an asynchronous one on
-//! a worker thread. Every execution gets at least 8 MiB of stack, merged or not.
+//! a worker thread. A merged binary links each crate once: members that use the same crate share
+//! its statics. Every execution gets at least 8 MiB of stack, merged or not.
 
 pub mod abi;
 
