@@ -3,10 +3,11 @@
 //! Cargo unifies the features of a crate across every package one `cargo build` selects, so a
 //! function built together with others could see a feature another function enables on a shared
 //! crate. The rule Quilt keeps: **a function is built as if it were alone**. Each generated package's
-//! own resolution is read with `cargo tree -p <package>` (the crates linked into its binary: normal
-//! dependencies, build scripts and procedural macros aside); `quilt build` builds packages in as few
-//! batches as keep every package's resolution ([`batches`]), and `quilt merge` refuses a group whose
-//! members link a shared crate with different features ([`Resolution::conflicts`]).
+//! own resolution is read with `cargo tree -p <package>` (the crates compiled for its binary:
+//! normal dependencies, procedural macros and build scripts' dependencies); `quilt build` builds
+//! packages in as few batches as keep every package's resolution ([`batches`]), and `quilt merge`
+//! refuses a group whose members link a shared crate with different features
+//! ([`Resolution::conflicts`]).
 //!
 //! Resolutions are cached in `<workspace>/features.cache`, keyed on the contents of the workspace's
 //! `Cargo.toml` and `Cargo.lock` and of the `Cargo.toml` of every path package the resolution
@@ -190,19 +191,17 @@ fn cargo_trees(dir: &Path, packages: &[&String]) -> Result<Vec<Resolution>> {
     })
 }
 
+/// The dependencies a resolution follows (`cargo tree -e`): everything compiled into the binary or
+/// for its build, procedural macros and build scripts' dependencies included, since what they
+/// generate is compiled into the binary too.
+const EDGES: &str = "normal,build";
+
 fn cargo_tree(dir: &Path, package: &str) -> Result<Resolution> {
     let output = Command::new(paths::cargo())
         .arg("tree")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
-        .args([
-            "-p",
-            package,
-            "-e",
-            "normal,no-proc-macro",
-            "--prefix",
-            "none",
-        ])
+        .args(["-p", package, "-e", EDGES, "--prefix", "none"])
         .args(["-f", "{p}|{f}"])
         .output()
         .context("running cargo tree")?;
@@ -220,6 +219,7 @@ fn cargo_tree(dir: &Path, package: &str) -> Result<Resolution> {
 /// hashes differently from any content).
 fn fingerprint(dir: &Path, manifests: &[PathBuf]) -> u64 {
     let mut hasher = DefaultHasher::new();
+    hasher.write(EDGES.as_bytes());
     let own = [dir.join("Cargo.toml"), dir.join("Cargo.lock")];
     for path in own.iter().chain(manifests) {
         hasher.write(path.as_os_str().as_encoded_bytes());

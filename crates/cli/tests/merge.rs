@@ -671,8 +671,8 @@ async fn monolith_fixture_answers_like_unmerged_without_the_gateway() {
     std::fs::remove_file(m.work_dir().join("merged/hello-monolith.json")).unwrap();
 }
 
-/// tests/apps/features: `loud` enables the feature `loud` of a crate `quiet` uses without it; `plain`
-/// does not use the crate.
+/// tests/apps/features: `loud` enables the feature `loud` of a crate and of a procedural macro
+/// `quiet` uses without it; `plain` uses neither.
 const FEATURES: &str = "tests/apps/features";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -681,12 +681,23 @@ async fn each_function_answers_with_its_own_cargo_features() {
     let p = start(&m).await;
     assert_eq!(
         post(&p, "quiet", r#"{"name":"ann"}"#).await,
-        (200, r#"{"greeting":"hello, ann"}"#.to_string()),
-        "quiet is built without the feature loud enables"
+        (
+            200,
+            r#"{"greeting":"hello, ann","salute":"hi"}"#.to_string()
+        ),
+        "quiet is built without the features loud enables (of a crate and of a procedural macro)"
+    );
+    assert_eq!(
+        post(&p, "salute", "{}").await,
+        (200, r#"{"salute":"hi"}"#.to_string()),
+        "salute is built without the feature loud enables on the procedural macro"
     );
     assert_eq!(
         post(&p, "loud", r#"{"name":"ann"}"#).await,
-        (200, r#"{"greeting":"HELLO, ANN!","length":11}"#.to_string())
+        (
+            200,
+            r#"{"greeting":"HELLO, ANN!","length":11,"salute":"HI"}"#.to_string()
+        )
     );
     p.shutdown().await;
 }
@@ -710,6 +721,7 @@ async fn members_with_different_features_are_refused_and_agreeing_ones_answer_as
         &format!("crate 'features-shared v0.1.0 ({})'", shared.display()),
         "(loud: [loud], quiet: [])",
         "merge them separately or align their features",
+        "crate 'features-macro v0.1.0",
     ] {
         assert!(e.contains(part), "{part:?} in: {e}");
     }
@@ -730,7 +742,10 @@ async fn members_with_different_features_are_refused_and_agreeing_ones_answer_as
     }
     assert_eq!(
         post(&p, "loud-merged", r#"{"name":"zoë"}"#).await,
-        (200, r#"{"greeting":"HELLO, ZOË!","length":11}"#.to_string())
+        (
+            200,
+            r#"{"greeting":"HELLO, ZOË!","length":11,"salute":"HI"}"#.to_string()
+        )
     );
     p.shutdown().await;
 }

@@ -1,5 +1,6 @@
-//! `loud`: `{"name": n}` -> `{"greeting": g, "length": l}`, where `g` is the shared crate's greeting
-//! with its feature `loud` and `l` is what `plain` counts in it.
+//! `loud`: `{"name": n}` -> `{"greeting": g, "length": l, "salute": s}`, where `g` is the shared
+//! crate's greeting with its feature `loud`, `l` is what `plain` counts in it and `s` the shared
+//! procedural macro's salute with its feature `loud`.
 
 use quilt_sdk::Error;
 use serde::Deserialize;
@@ -13,7 +14,11 @@ struct Request {
 fn loud(req: Request) -> Result<Value, Error> {
     let greeting = features_shared::greet(&req.name);
     let counted: Value = quilt_sdk::invoke("plain", &json!({ "text": greeting }))?;
-    Ok(json!({ "greeting": greeting, "length": counted["length"] }))
+    Ok(json!({
+        "greeting": greeting,
+        "length": counted["length"],
+        "salute": features_macro::salute!(),
+    }))
 }
 
 quilt_sdk::handler!(loud);

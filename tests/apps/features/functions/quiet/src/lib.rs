@@ -1,5 +1,5 @@
-//! `quiet`: `{"name": n}` -> `{"greeting": g}`, the shared crate's greeting without its feature
-//! `loud`.
+//! `quiet`: `{"name": n}` -> `{"greeting": g, "salute": s}`, the shared crate's greeting and the
+//! shared procedural macro's salute, both without their feature `loud`.
 
 use quilt_sdk::Error;
 use serde::Deserialize;
@@ -11,7 +11,10 @@ struct Request {
 }
 
 fn quiet(req: Request) -> Result<Value, Error> {
-    Ok(json!({ "greeting": features_shared::greet(&req.name) }))
+    Ok(json!({
+        "greeting": features_shared::greet(&req.name),
+        "salute": features_macro::salute!(),
+    }))
 }
 
 quilt_sdk::handler!(quiet);
