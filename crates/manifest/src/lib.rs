@@ -220,6 +220,16 @@ impl Manifest {
     }
 }
 
+/// The package name in a Rust function's `Cargo.toml`, when it names one.
+fn rust_package(f: &Function) -> Option<String> {
+    if f.language != Language::Rust {
+        return None;
+    }
+    let text = std::fs::read_to_string(f.source.join("Cargo.toml")).ok()?;
+    let manifest: toml::Table = toml::from_str(&text).ok()?;
+    Some(manifest.get("package")?.get("name")?.as_str()?.to_string())
+}
+
 /// Checks that `name` is a valid function, app or workflow name: 1–63 characters of `[a-z0-9-]`,
 /// not starting or ending with `-`. Such a name is safe to use as a path component.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -353,7 +363,9 @@ impl Validator<'_> {
     fn validate(&self, raw: RawManifest) -> Result<Manifest, ManifestError> {
         check_name(&raw.app.name).map_err(|m| self.err("app.name", m))?;
         let mut seen = HashSet::new();
-        let mut functions = Vec::with_capacity(raw.functions.len());
+        let mut functions: Vec<Function> = Vec::with_capacity(raw.functions.len());
+        // The cargo package of each Rust function's crate, where its Cargo.toml names one.
+        let mut packages: Vec<(String, usize)> = Vec::new();
         for (i, f) in raw.functions.into_iter().enumerate() {
             let func = self.function(i, f, &raw.defaults)?;
             if !seen.insert(func.name.clone()) {
@@ -361,6 +373,26 @@ impl Validator<'_> {
                     format!("functions[{i}].name"),
                     format!("duplicate function name '{}'", func.name),
                 ));
+            }
+            if let Some(package) = rust_package(&func) {
+                let clash = packages
+                    .iter()
+                    .find(|(p, j)| *p == package && functions[*j].source != func.source);
+                if let Some((_, j)) = clash {
+                    let other = &functions[*j];
+                    return Err(self.err(
+                        format!("functions[{i}].source"),
+                        format!(
+                            "the crate in '{}' is cargo package '{package}', as is the crate of \
+                             function '{}' in '{}': cargo builds only one package of a name in a \
+                             workspace; rename one of them in its Cargo.toml",
+                            func.source.display(),
+                            other.name,
+                            other.source.display()
+                        ),
+                    ));
+                }
+                packages.push((package, i));
             }
             functions.push(func);
         }
@@ -520,6 +552,12 @@ impl Validator<'_> {
         }
         if timeout_ms == 0 {
             return Err(self.err(at("timeout_ms"), "0: must be at least 1"));
+        }
+        if queue == 0 && min_instances == 0 {
+            return Err(self.err(
+                at("queue"),
+                "0 with min_instances 0: no request could wait for an instance to start, so none                  would be served; set queue to at least 1 or min_instances to at least 1",
+            ));
         }
         if pids < MIN_PIDS {
             return Err(self.err(

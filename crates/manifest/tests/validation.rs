@@ -135,6 +135,44 @@ fn rust_source_must_be_a_crate() {
 }
 
 #[test]
+fn two_crates_of_one_package_name_are_refused_and_one_crate_may_serve_two_functions() {
+    let dir = app(&["upper.c"]);
+    for (folder, package) in [("front", "shop"), ("back", "shop"), ("other", "other")] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::write(
+            dir.path().join(folder).join("Cargo.toml"),
+            format!("[package]\nname = \"{package}\"\nversion = \"0.1.0\"\n"),
+        )
+        .unwrap();
+    }
+    let with = |name: &str, source: &str| {
+        format!("{GOOD}\n[[functions]]\nname = \"{name}\"\nlanguage = \"rust\"\nsource = \"{source}\"\n")
+    };
+    let e = parse(dir.path(), &with("back-door", "back")).unwrap_err();
+    assert!(
+        e.contains("functions[2].source")
+            && e.contains("cargo package 'shop'")
+            && e.contains("function 'front-door'"),
+        "{e}"
+    );
+    // Two functions of one crate, and two crates of different names, are fine.
+    assert_eq!(
+        parse(dir.path(), &with("twin", "front"))
+            .unwrap()
+            .functions
+            .len(),
+        3
+    );
+    assert_eq!(
+        parse(dir.path(), &with("other", "other"))
+            .unwrap()
+            .functions
+            .len(),
+        3
+    );
+}
+
+#[test]
 fn unknown_language_is_named() {
     let e = err_of(
         &["front/Cargo.toml", "upper.c"],
@@ -167,6 +205,22 @@ fn limits_are_checked() {
         &GOOD.replace("max_instances = 3", "max_instances = 3\nmin_instances = 5"),
     );
     assert!(e.contains("functions[0].min_instances"), "{e}");
+    let e = err_of(
+        &files,
+        &GOOD.replace("max_instances = 3", "max_instances = 3\nqueue = 0"),
+    );
+    assert!(
+        e.contains("functions[0].queue") && e.contains("0 with min_instances 0"),
+        "{e}"
+    );
+    let no_queue = GOOD.replace(
+        "max_instances = 3",
+        "max_instances = 3\nqueue = 0\nmin_instances = 1",
+    );
+    assert_eq!(
+        parse(app(&files).path(), &no_queue).unwrap().functions[0].queue,
+        0
+    );
     let e = err_of(
         &files,
         &GOOD.replace("max_instances = 3", "max_instances = 3\npids = 8"),
