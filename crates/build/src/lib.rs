@@ -78,12 +78,9 @@ pub fn build_functions(manifest: &Manifest, names: &[&str]) -> Result<Vec<(Strin
     let bin_dir = work.join("bin");
     std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
     let mut out = Vec::new();
-    for (f, krate) in functions.iter().zip(&crates) {
-        let built = paths::target_dir(manifest)
-            .join("release")
-            .join(krate.bin_name());
+    for f in &functions {
         let dest = bin_dir.join(&f.name);
-        install_file(&built, &dest)?;
+        install_file(&built_binary(manifest, &f.name), &dest)?;
         out.push((f.name.clone(), dest));
     }
     Ok(out)
@@ -107,6 +104,20 @@ fn compile_native(manifest: &Manifest, native: &[&quilt_manifest::Function]) -> 
     Ok(())
 }
 
+/// Where cargo leaves function `name`'s binary; cargo writes it again only when the function (or
+/// anything linked into it) is compiled again.
+pub fn built_binary(manifest: &Manifest, name: &str) -> PathBuf {
+    let krate = GeneratedCrate::new(manifest, &function_crate_name(name));
+    paths::target_dir(manifest)
+        .join("release")
+        .join(krate.bin_name())
+}
+
+/// The generated crate (and folder) of function `name`.
+fn function_crate_name(name: &str) -> String {
+    format!("fn-{name}")
+}
+
 /// Writes the generated workspace of the app's functions, `<app>/.quilt/build`, without compiling
 /// anything (a C/C++ function's crate links the static library [`native::compile_static`] makes);
 /// returns the folder and the crates in manifest order.
@@ -114,7 +125,7 @@ pub fn write_function_workspace(manifest: &Manifest) -> Result<(PathBuf, Vec<Gen
     let work = manifest.work_dir();
     let mut crates = Vec::new();
     for f in &manifest.functions {
-        let mut krate = GeneratedCrate::new(manifest, &format!("fn-{}", f.name));
+        let mut krate = GeneratedCrate::new(manifest, &function_crate_name(&f.name));
         match f.language {
             Language::Rust => krate.add_rust_function(f)?,
             Language::C | Language::Cpp => {

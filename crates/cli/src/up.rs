@@ -232,7 +232,7 @@ impl RunningApp {
                     eprintln!("quilt: sources changed; building");
                     let m = manifest.clone();
                     match tokio::task::spawn_blocking(move || quilt_build::build_app(&m)).await {
-                        Ok(Ok(_)) => {}
+                        Ok(Ok(_)) => warn_of_stale_merges(manifest),
                         Ok(Err(e)) => {
                             eprintln!("quilt: build failed, still serving the last binaries: {e:#}")
                         }
@@ -473,6 +473,23 @@ fn fingerprints(served: Vec<Deployable>) -> HashMap<String, String> {
             (d.name.clone(), format!("{d:?} {file:?}"))
         })
         .collect()
+}
+
+/// Says on stderr which merged deployments serve members' code older than their last build.
+fn warn_of_stale_merges(manifest: &Manifest) {
+    for (d, binary) in MergedDeployment::installed(manifest).unwrap_or_default() {
+        let rebuilt = d.rebuilt_members(manifest, &binary);
+        if !rebuilt.is_empty() {
+            eprintln!(
+                "quilt: warning: /{} serves the code {} had when it was merged; they have been \
+                 built again since (merge again to serve their current code: quilt merge {} \
+                 --tree <its funcTree>)",
+                d.name,
+                rebuilt.join(", "),
+                manifest.dir.display()
+            );
+        }
+    }
 }
 
 async fn start_platform(
@@ -721,6 +738,7 @@ pub fn run(args: UpArgs) -> Result<()> {
                     format!("; services: {}", services.join(", "))
                 }
             );
+            warn_of_stale_merges(&manifest);
             println!("QUILT_GATEWAY {url}");
             tokio::select! {
                 () = wait_for_signal() => {}

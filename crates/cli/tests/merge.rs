@@ -980,3 +980,34 @@ async fn members_that_define_the_same_names_each_keep_their_own() {
     );
     p.shutdown().await;
 }
+
+/// A merged binary older than a member's last build serves that member's old code: the deployment
+/// names such members (`quilt up` warns with them), and a merge again clears them.
+#[test]
+fn a_merge_older_than_a_members_build_names_the_member() {
+    let _hello = hello_lock();
+    let m = app("hello");
+    let r = merge(&m, "hello upper\n", &MergeOptions::default()).unwrap();
+    let installed = || {
+        quilt_merge::deployment::MergedDeployment::installed(&m)
+            .unwrap()
+            .into_iter()
+            .find(|(d, _)| d.name == "hello-merged")
+            .expect("hello-merged is installed")
+    };
+    let (d, binary) = installed();
+    assert_eq!(binary, r.binary);
+    assert!(d.rebuilt_members(&m, &binary).is_empty());
+    // As if both members had been built again after the merge.
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&binary)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    assert_eq!(d.rebuilt_members(&m, &binary), ["hello", "upper"]);
+    merge(&m, "hello upper\n", &MergeOptions::default()).unwrap();
+    let (d, binary) = installed();
+    assert!(d.rebuilt_members(&m, &binary).is_empty());
+}

@@ -93,6 +93,24 @@ impl MergedDeployment {
         Ok(d)
     }
 
+    /// The members compiled again since this group was merged into `binary` (cargo wrote their
+    /// binaries after it): the merged binary still runs their code as it was at the merge. Empty
+    /// for a container merge, which runs the members' own binaries.
+    pub fn rebuilt_members(&self, manifest: &Manifest, binary: &Path) -> Vec<String> {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let Some(merged) = modified(binary).filter(|_| self.kind == Kind::Merged) else {
+            return Vec::new();
+        };
+        self.members
+            .iter()
+            .filter(|m| {
+                modified(&quilt_build::built_binary(manifest, m))
+                    .is_some_and(|built| built > merged)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Every merged deployment installed for the app, with its binary (a container merge has
     /// none: the path given does not exist).
     pub fn installed(manifest: &Manifest) -> Result<Vec<(MergedDeployment, PathBuf)>> {
