@@ -3,8 +3,8 @@
 //! Cargo unifies the features of a crate across every package one `cargo build` selects, so a
 //! function built together with others could see a feature another function enables on a shared
 //! crate. The rule Quilt keeps: **a function is built as if it were alone**. Each generated package's
-//! own resolution is read with `cargo tree -p <package>` (the crates compiled for its binary:
-//! normal dependencies, procedural macros and build scripts' dependencies); `quilt build` builds
+//! own resolution is read with `cargo tree -p <package>` (the crates linked into its binary and its
+//! procedural macros, not the crates the macros use); `quilt build` builds
 //! packages in as few batches as keep every package's resolution ([`batches`]), and `quilt merge`
 //! refuses a group whose members link a shared crate with different features
 //! ([`Resolution::conflicts`]).
@@ -40,11 +40,26 @@ pub struct Conflict {
 }
 
 impl Resolution {
-    /// Parses `cargo tree --prefix none -f '{p}|{f}'` output.
+    /// Parses `cargo tree --prefix depth -f '{p}|{f}'` output: every crate, a procedural macro with
+    /// its features but without the crates below it (they run in the compiler, not in the binary).
     fn parse(tree: &str) -> Resolution {
         let mut r = Resolution::default();
+        // The depth of the procedural macro whose dependencies are being skipped.
+        let mut macro_depth: Option<usize> = None;
         for line in tree.lines() {
-            r.add(line);
+            let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+            let Ok(depth) = line[..digits].parse::<usize>() else {
+                continue;
+            };
+            if macro_depth.is_some_and(|d| depth > d) {
+                continue;
+            }
+            let entry = &line[digits..];
+            macro_depth = entry
+                .split_once('|')
+                .is_some_and(|(id, _)| id.contains(" (proc-macro)"))
+                .then_some(depth);
+            r.add(entry);
         }
         r
     }
@@ -191,17 +206,18 @@ fn cargo_trees(dir: &Path, packages: &[&String]) -> Result<Vec<Resolution>> {
     })
 }
 
-/// The dependencies a resolution follows (`cargo tree -e`): everything compiled into the binary or
-/// for its build, procedural macros and build scripts' dependencies included, since what they
-/// generate is compiled into the binary too.
-const EDGES: &str = "normal,build";
+/// The dependencies a resolution follows (`cargo tree -e`): what is linked into the binary and the
+/// procedural macros, whose own features can change the code they generate. The crates macros and
+/// build scripts use are left out ([`Resolution::parse`]): their features add to what a macro can
+/// call, and the members of a group often differ there (`syn` with or without `visit`).
+const EDGES: &str = "normal";
 
 fn cargo_tree(dir: &Path, package: &str) -> Result<Resolution> {
     let output = Command::new(paths::cargo())
         .arg("tree")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
-        .args(["-p", package, "-e", EDGES, "--prefix", "none"])
+        .args(["-p", package, "-e", EDGES, "--prefix", "depth"])
         .args(["-f", "{p}|{f}"])
         .output()
         .context("running cargo tree")?;
@@ -333,6 +349,34 @@ mod tests {
 
     fn packages() -> Vec<String> {
         ["a", "b", "c"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn a_procedural_macro_counts_with_its_features_and_the_crates_below_it_do_not() {
+        let tree = "0fn-a v0.0.0 (/w/fn-a)|\n\
+                    1serde v1.0.0|derive,std\n\
+                    2serde_derive v1.0.0 (proc-macro)|default\n\
+                    3syn v3.0.0|derive,visit\n\
+                    4quote v1.0.0|default\n\
+                    1greet v0.1.0 (proc-macro) (/w/greet)|loud\n\
+                    2syn v3.0.0|derive (*)\n\
+                    1memchr v2.0.0|std\n";
+        let r = Resolution::parse(tree);
+        let names: Vec<&str> = r.crates.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "fn-a v0.0.0 (/w/fn-a)",
+                "greet v0.1.0 (proc-macro) (/w/greet)",
+                "memchr v2.0.0",
+                "serde v1.0.0",
+                "serde_derive v1.0.0 (proc-macro)"
+            ]
+        );
+        assert_eq!(
+            r.crates["greet v0.1.0 (proc-macro) (/w/greet)"],
+            BTreeSet::from(["loud".into()])
+        );
     }
 
     #[test]
