@@ -169,11 +169,14 @@ async fn the_dashboard_shows_routes_updates_after_an_invoke_and_draws_the_profil
     )
     .await;
     assert_eq!(after, before + 1);
-    let instances = browser
-        .find_all(Locator::Css("#instances tbody tr"))
-        .await
-        .unwrap();
-    assert!(!instances.is_empty(), "no instance listed after an invoke");
+    // The instances table may be drawn a poll after the counts.
+    wait_for(
+        &browser,
+        "an instance listed after an invoke",
+        "return document.querySelectorAll('#instances tbody tr').length;",
+        |v| v.as_u64().filter(|&n| n > 0),
+    )
+    .await;
 
     // `quilt profile` publishes the call graph and the solver's plan, which the page draws.
     let before = modified(&up, "graph.json").await;
