@@ -242,10 +242,24 @@ struct Reply {
     keep_alive: bool,
 }
 
+/// Sends `request` and reads the answer. A server may answer before it has read the whole request
+/// (the gateway's 413 for a body over its limit) and close: its answer is still readable after the
+/// write failed, and is taken (the connection is not kept). A failed write with nothing to read
+/// means the connection was closed before the request reached anyone.
 fn exchange(mut stream: TcpStream, request: &[u8]) -> Result<Reply, Failure> {
-    if stream.write_all(request).is_err() {
-        return Err(Failure::Stale);
+    if stream.write_all(request).is_ok() {
+        return read_reply(stream);
     }
+    match read_reply(stream) {
+        Ok(reply) => Ok(Reply {
+            keep_alive: false,
+            ..reply
+        }),
+        Err(_) => Err(Failure::Stale),
+    }
+}
+
+fn read_reply(mut stream: TcpStream) -> Result<Reply, Failure> {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -325,6 +339,30 @@ pub fn error_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod response_head_tests {
     use super::*;
+
+    #[test]
+    fn an_answer_sent_before_the_request_was_read_is_taken_after_a_failed_write() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head).unwrap();
+            conn.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo big")
+                .unwrap();
+            // Closed with most of the body unread: the client's write fails.
+        });
+        let request = encode_request("big", &vec![b'x'; 32 << 20], trace::Kind::Sync);
+        let reply = match exchange(TcpStream::connect(addr).unwrap(), &request) {
+            Ok(reply) => reply,
+            Err(Failure::Stale) => panic!("the answer was lost (stale)"),
+            Err(Failure::Io(e)) => panic!("the answer was lost: {e}"),
+        };
+        server.join().unwrap();
+        assert_eq!((reply.code, reply.body.as_slice()), (413, &b"too big"[..]));
+        assert!(!reply.keep_alive);
+        assert_eq!(status_of(reply.code), sdk::ERR_BAD_PAYLOAD);
+    }
 
     #[test]
     fn a_response_head_gives_its_length_connection_and_spans() {
